@@ -1,0 +1,1 @@
+"""Collectors: read-only sources that produce a :class:`kubetriage.bundle.Bundle`."""

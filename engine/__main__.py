@@ -1,0 +1,5 @@
+"""``python -m kubetriage``."""
+
+from kubetriage.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""The Bundle: raw collected material, read as a stream, the same for every source.
+
+A live collection and a snapshot directory both present this interface, so the
+normalizers and everything after them run one code path. A resource or node
+file that is absent was *not collected*, which is different from empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+#: Resources a snapshot may hold, in the order normalization reads them.
+RESOURCES = (
+    "nodes",
+    "ingressclasses",
+    "ingresses",
+    "services",
+    "daemonsets",
+    "deployments",
+    "pods",
+    "endpointslices",
+    "endpoints",
+    "secrets",
+    "events",
+    "networkpolicies",
+    "configmaps",
+)
+
+#: Per-node files (DESIGN §3); ``cni`` and ``ipam`` are directories.
+NODE_LOGS = ("kubelet.log", "containerd.log", "kernel.log")
+
+
+@dataclass(frozen=True)
+class CollectionError:
+    """Something a collector could not see; reported under coverage.errors."""
+
+    source: str
+    target: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"source": self.source, "target": self.target, "message": self.message}
+
+
+@dataclass(frozen=True)
+class BundleMeta:
+    """Where and when the material was collected."""
+
+    cluster: str
+    collected_at: str  # RFC 3339, '' when unknown
+
+
+class Bundle(Protocol):
+    """Read-only, streaming access to collected material."""
+
+    meta: BundleMeta
+    errors: list[CollectionError]
+
+    def has_resource(self, resource: str) -> bool:
+        """True when the resource was collected (even if it has no objects)."""
+
+    def objects(self, resource: str) -> Iterator[dict[str, Any]]:
+        """Stream the objects of a collected resource, one at a time."""
+
+    def node_names(self) -> list[str]:
+        """Nodes for which node files were collected."""
+
+    def node_lines(self, node: str, name: str) -> Iterator[str] | None:
+        """Lines of a node log file (``kubelet.log``...), or None when not collected."""
+
+    def node_dir(self, node: str, name: str) -> dict[str, str] | None:
+        """Files of a node directory (``cni``: name -> text; ``ipam``: network -> file names
+        one per line), or None when not collected."""

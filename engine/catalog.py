@@ -1,0 +1,243 @@
+"""The fact catalog: every kind of fact rules can match, declared once.
+
+Rules are validated against this catalog (unknown kinds and fields are load
+errors), the normalizers build facts through it, and ``kubetriage facts``
+documents it. ``sources`` names the bundle sources a kind is derived from: when
+none of them was collected, rules that need the kind are reported as not
+evaluated instead of silently passing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+#: durable_rules stores at most ~250 properties per fact; stay far below.
+MAX_FIELDS_PER_FACT = 64
+
+
+@dataclass(frozen=True)
+class Field:
+    """A typed fact field. ``list`` fields are for templates only, never matched."""
+
+    type: type
+    description: str
+
+    @property
+    def matchable(self) -> bool:
+        """Lists cannot be compared by the engine; they feed templates."""
+        return self.type is not list
+
+
+@dataclass(frozen=True)
+class FactKind:
+    """One kind of fact: its fields and the bundle sources it comes from."""
+
+    name: str
+    description: str
+    sources: tuple[str, ...]  # all required; "a|b" means either
+    fields: Mapping[str, Field]
+
+    def make(self, **values: Any) -> dict[str, Any]:
+        """Build a fact, checking names and types so a normalizer bug fails loudly."""
+        fact: dict[str, Any] = {"kind": self.name}
+        for key, value in values.items():
+            spec = self.fields.get(key)
+            if spec is None:
+                raise TypeError(f"fact kind {self.name!r} has no field {key!r}")
+            if type(value) is not spec.type and not (spec.type is int and type(value) is float):
+                raise TypeError(
+                    f"{self.name}.{key} must be {spec.type.__name__}, got {type(value).__name__}"
+                )
+            fact[key] = value
+        missing = self.fields.keys() - values.keys()
+        if missing:
+            raise TypeError(f"fact kind {self.name!r} is missing {sorted(missing)}")
+        return fact
+
+
+def _kind(kind: str, description: str, sources: tuple[str, ...], /, **fields: Field) -> FactKind:
+    assert len(fields) <= MAX_FIELDS_PER_FACT, kind
+    return FactKind(kind, description, sources, fields)
+
+
+S, I, B, L = str, int, bool, list
+
+CATALOG: dict[str, FactKind] = {
+    kind.name: kind
+    for kind in (
+        _kind(
+            "cluster",
+            "One summary fact per triage: what runs cluster-wide.",
+            ("api/nodes", "api/daemonsets", "api/deployments"),
+            name=Field(S, "Cluster name from snapshot.yaml, or '' when unknown."),
+            nodes=Field(I, "Number of nodes."),
+            distro=Field(S, "Kubernetes distribution: rke2, k3s, kubeadm or unknown."),
+            cloud_provider=Field(S, "Provider from node spec.providerID (aws, gce...), or ''."),
+            lb_controllers=Field(I, "Workloads that implement LoadBalancer Services."),
+            ingress_controllers=Field(I, "Workloads with the ingress-controller role."),
+        ),
+        _kind(
+            "node",
+            "A node: readiness, network condition and pod-IP use of its podCIDR.",
+            ("api/nodes", "api/pods"),
+            name=Field(S, "Node name."),
+            ready=Field(B, "Ready condition is True."),
+            ready_reason=Field(S, "Reason of the Ready condition."),
+            ready_message=Field(S, "Message of the Ready condition (truncated)."),
+            network_unavailable=Field(B, "NetworkUnavailable condition is True."),
+            network_reason=Field(S, "Reason of the NetworkUnavailable condition, or ''."),
+            pod_cidr=Field(S, "spec.podCIDR, or '' when none is assigned."),
+            pod_ip_capacity=Field(I, "Usable pod IPs in the podCIDR (0 when none)."),
+            pods_with_ip=Field(I, "Non-hostNetwork pods on the node that hold an IP or wait for one."),
+            ip_use_percent=Field(I, "pods_with_ip as a percentage of pod_ip_capacity."),
+            internal_ip=Field(S, "InternalIP address."),
+            unschedulable=Field(B, "spec.unschedulable (cordoned)."),
+        ),
+        _kind(
+            "pod",
+            "A pod that is not healthy (only those: healthy pods are counted, not listed).",
+            ("api/pods",),
+            namespace=Field(S, "Namespace."),
+            name=Field(S, "Pod name."),
+            node=Field(S, "spec.nodeName, or '' when unscheduled."),
+            phase=Field(S, "status.phase."),
+            ready=Field(B, "Ready condition is True."),
+            waiting_reason=Field(S, "Reason of the first waiting container (e.g. ContainerCreating)."),
+            waiting_message=Field(S, "Message of that waiting container, or ''."),
+            owner_kind=Field(S, "Kind of the controlling owner (DaemonSet, ReplicaSet...), or ''."),
+            owner_name=Field(S, "Name of the controlling owner, or ''."),
+            role=Field(S, "Networking role of the pod: cni, dns, ingress-controller, kube-proxy, lb-controller or ''."),
+            ip=Field(S, "status.podIP, or ''."),
+            host_network=Field(B, "spec.hostNetwork."),
+            restarts=Field(I, "Sum of container restart counts."),
+        ),
+        _kind(
+            "workload",
+            "A DaemonSet or Deployment that has a networking role or is not fully ready.",
+            ("api/daemonsets", "api/deployments"),
+            type=Field(S, "DaemonSet or Deployment."),
+            namespace=Field(S, "Namespace."),
+            name=Field(S, "Name."),
+            role=Field(S, "Networking role: cni, dns, ingress-controller, kube-proxy, lb-controller or ''."),
+            desired=Field(I, "Desired pods (desiredNumberScheduled or spec.replicas)."),
+            ready=Field(I, "Ready pods."),
+            available=Field(I, "Available pods."),
+            not_ready=Field(I, "desired - ready, never negative."),
+            image=Field(S, "Image of the first container."),
+        ),
+        _kind(
+            "service",
+            "A Service with its selector matched against pods and its endpoints counted.",
+            ("api/services", "api/pods", "api/endpointslices|api/endpoints"),
+            namespace=Field(S, "Namespace."),
+            name=Field(S, "Name."),
+            type=Field(S, "ClusterIP, NodePort, LoadBalancer or ExternalName."),
+            selector=Field(S, "Selector as k=v,k=v, or '' when the Service has none."),
+            matching_pods=Field(I, "Pods the selector matches (-1 when pods were not collected)."),
+            ready_endpoints=Field(I, "Ready endpoint addresses (-1 when endpoints were not collected)."),
+            not_ready_endpoints=Field(I, "Endpoint addresses that are not ready."),
+            lb_pending=Field(B, "type LoadBalancer and no ingress IP/hostname in status."),
+            lb_address=Field(S, "First load-balancer IP or hostname, or ''."),
+            lb_class=Field(S, "spec.loadBalancerClass, or ''."),
+            ports=Field(S, "Ports as port/protocol->targetPort, comma separated."),
+        ),
+        _kind(
+            "ingress",
+            "An Ingress and how its class resolves.",
+            ("api/ingresses", "api/ingressclasses"),
+            namespace=Field(S, "Namespace."),
+            name=Field(S, "Name."),
+            class_name=Field(S, "spec.ingressClassName (or the legacy annotation), or ''."),
+            class_exists=Field(B, "The named IngressClass exists, or a default class applies."),
+            hosts=Field(L, "Hosts of all rules."),
+        ),
+        _kind(
+            "ingress_backend",
+            "One backend of an Ingress (one per rule path, plus the default backend).",
+            ("api/ingresses", "api/services", "api/endpointslices|api/endpoints"),
+            namespace=Field(S, "Namespace of the Ingress (and of the Service)."),
+            ingress=Field(S, "Ingress name."),
+            host=Field(S, "Rule host, or '*'."),
+            path=Field(S, "Path, or '/' for the default backend."),
+            service=Field(S, "Backend Service name."),
+            port=Field(S, "Backend port number or name."),
+            service_exists=Field(B, "The Service exists (false when services were collected and it is absent)."),
+            port_defined=Field(B, "The Service defines the port."),
+            ready_endpoints=Field(I, "Ready endpoints of the Service (-1 when unknown)."),
+        ),
+        _kind(
+            "ingress_tls",
+            "One spec.tls entry of an Ingress.",
+            ("api/ingresses", "api/secrets"),
+            namespace=Field(S, "Namespace."),
+            ingress=Field(S, "Ingress name."),
+            secret_name=Field(S, "secretName, or ''."),
+            hosts=Field(L, "Hosts of the TLS entry."),
+            secret_found=Field(B, "The Secret was collected and holds a parsable tls.crt."),
+        ),
+        _kind(
+            "tls_certificate",
+            "The leaf certificate of a TLS Secret referenced by an Ingress (tls.crt only).",
+            ("api/ingresses", "api/secrets"),
+            namespace=Field(S, "Secret namespace."),
+            secret_name=Field(S, "Secret name."),
+            subject=Field(S, "Subject, RFC 4514."),
+            issuer=Field(S, "Issuer, RFC 4514."),
+            not_before=Field(S, "notBefore, RFC 3339."),
+            not_after=Field(S, "notAfter, RFC 3339."),
+            days_left=Field(I, "Whole days from now to notAfter (negative when expired)."),
+            expired=Field(B, "notAfter is before now."),
+            self_signed=Field(B, "Issuer equals subject."),
+            sans=Field(L, "DNS subject alternative names."),
+        ),
+        _kind(
+            "event",
+            "Warning events aggregated by reason and involved object.",
+            ("api/events",),
+            namespace=Field(S, "Namespace of the involved object, or ''."),
+            object_kind=Field(S, "Kind of the involved object."),
+            object_name=Field(S, "Name of the involved object."),
+            reason=Field(S, "Event reason."),
+            message=Field(S, "Most recent message (truncated)."),
+            count=Field(I, "Occurrences, summed."),
+            last_seen=Field(S, "Most recent timestamp, RFC 3339, or ''."),
+        ),
+        _kind(
+            "signature_hit",
+            "A known failure signature seen in a log, event or node condition, per node.",
+            ("nodes/*/kubelet.log|nodes/*/containerd.log|nodes/*/kernel.log|api/events|api/nodes",),
+            node=Field(S, "Node the line came from, or '' when unknown."),
+            signature=Field(S, "Signature id from the signature catalog."),
+            source=Field(S, "kubelet-log, containerd-log, kernel-log, event or node-condition."),
+            cni=Field(S, "CNI plugin named in the line (plugin type=...), or ''."),
+            count=Field(I, "Matching lines or event occurrences."),
+            first_seen=Field(S, "Timestamp of the first match, or ''."),
+            last_seen=Field(S, "Timestamp of the last match, or ''."),
+            sample=Field(S, "One matching line (truncated)."),
+        ),
+        _kind(
+            "cni_config",
+            "The CNI configuration directory of a node, as collected.",
+            ("nodes/*/cni",),
+            node=Field(S, "Node name."),
+            files=Field(I, "Config files (.conf, .conflist, .json)."),
+            valid=Field(B, "Every config file parses and names a plugin type."),
+            plugin_types=Field(S, "Plugin types, comma separated."),
+            error=Field(S, "First parse error, or ''."),
+        ),
+        _kind(
+            "ipam_usage",
+            "host-local IPAM reservations on a node (/var/lib/cni/networks/<network>).",
+            ("nodes/*/ipam", "api/nodes"),
+            node=Field(S, "Node name."),
+            network=Field(S, "CNI network name."),
+            reserved=Field(I, "Reserved IPs."),
+            capacity=Field(I, "Usable IPs in the node podCIDR (0 when unknown)."),
+            use_percent=Field(I, "reserved as a percentage of capacity (0 when unknown)."),
+            leaked=Field(I, "Reserved IPs held by no pod on the node (-1 when pods are unknown)."),
+        ),
+    )
+}

@@ -1,0 +1,161 @@
+"""The ``kubetriage`` command line (also ``kubectl triage`` as a kubectl plugin).
+
+Exit codes: 0 no finding at or above --fail-on, 1 findings (or failing rule
+tests / lint problems), 2 usage or internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from kubetriage import __version__
+from kubetriage.collectors.snapshot import SnapshotBundle
+from kubetriage.errors import KubetriageError, RuleValidationError
+from kubetriage.knowledge import Knowledge
+from kubetriage.reports import FORMATS, render_report
+from kubetriage.rulefile import SEVERITIES
+from kubetriage.ruletests import run_rule_tests
+from kubetriage.triage import resolve_now, triage
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+_RULES_OPTION = click.option(
+    "--rules", "rule_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Extra rule directory (repeatable). A rule with a built-in's id replaces it; "
+         "DIR/signatures/*.yaml and DIR/runbooks/*.md are loaded too.")
+
+
+def _errors_to_exit(func: F) -> F:
+    """Turn a KubetriageError into a clear message and exit code 2."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KubetriageError as exc:
+            click.echo(f"kubetriage: error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="kubetriage")
+def main() -> None:
+    """Triage Kubernetes networking incidents: root causes, evidence and runbooks.
+
+    \b
+    Quick start:
+      kubetriage triage --snapshot examples/rke2-outage
+      kubetriage triage --snapshot DIR -o json --fail-on critical
+      kubetriage rules list
+    """
+
+
+@main.command("triage")
+@click.option("--snapshot", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Snapshot directory (kubetriage format or `kubectl cluster-info dump` output).")
+@click.option("-o", "--output", type=click.Choice(FORMATS), default="table", show_default=True)
+@_RULES_OPTION
+@click.option("--disable", multiple=True, metavar="ID", help="Skip a rule (repeatable).")
+@click.option("--fail-on", type=click.Choice([*SEVERITIES, "never"]), default="high",
+              show_default=True, help="Exit 1 when a finding is at least this severe.")
+@click.option("--now", metavar="RFC3339",
+              help="Evaluate time-based rules at this instant (default: the snapshot's collected_at).")
+@click.option("--engine", type=click.Choice(["durable", "oracle"]), default="durable",
+              hidden=True, help="Rule evaluator (oracle: the plain-Python test oracle).")
+@_errors_to_exit
+def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
+               disable: tuple[str, ...], fail_on: str, now: str | None, engine: str) -> None:
+    """Find root causes in a snapshot and print them, root causes first.
+
+    \b
+    Examples:
+      kubetriage triage --snapshot ./snap
+      kubetriage triage --snapshot ./snap -o markdown > incident.md
+      kubetriage triage --snapshot ./snap --rules ./team-rules --disable NET-LB-001
+    """
+    if snapshot is None:
+        raise click.UsageError("pass --snapshot DIR (live collection is not available in this build)")
+    knowledge = Knowledge.load(rule_dirs, disable)
+    bundle = SnapshotBundle(snapshot)
+    report = triage(bundle, knowledge, resolve_now(bundle, now), engine)  # type: ignore[arg-type]
+    render_report(report, output, Console(soft_wrap=output != "table"))
+    threshold = len(SEVERITIES) if fail_on == "never" else SEVERITIES.index(fail_on)
+    failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
+    sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+@main.group("rules")
+def rules_group() -> None:
+    """List, show, lint and test rules."""
+
+
+@rules_group.command("list")
+@_RULES_OPTION
+@_errors_to_exit
+def rules_list(rule_dirs: tuple[Path, ...]) -> None:
+    """One line per rule: id, severity, title, origin."""
+    for rule in sorted(Knowledge.load(rule_dirs).rules, key=lambda r: r.id):
+        origin = rule.origin + (" (overrides built-in)" if rule.overrides else "")
+        click.echo(f"{rule.id:<13} {rule.severity:<9} {rule.title}  [{origin}]")
+
+
+@rules_group.command("show")
+@click.argument("rule_id")
+@_RULES_OPTION
+@_errors_to_exit
+def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
+    """Print a rule's file and where it lives."""
+    for rule in Knowledge.load(rule_dirs).rules:
+        if rule.id == rule_id:
+            click.echo(f"# {rule.path} ({rule.origin})")
+            click.echo(Path(rule.path).read_text(encoding="utf-8"), nl=False)
+            return
+    raise KubetriageError(f"no rule with id {rule_id!r} (see `kubetriage rules list`)")
+
+
+@rules_group.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_errors_to_exit
+def rules_lint(paths: tuple[Path, ...]) -> None:
+    """Validate rule directories (default: the built-in rules); report every problem."""
+    try:
+        knowledge = Knowledge.load(paths)
+    except RuleValidationError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem))
+        click.echo(f"{len(exc.problems)} problem(s)", err=True)
+        sys.exit(EXIT_FINDINGS)
+    rules = [r for r in knowledge.rules if r.origin == "user" or not paths]
+    click.echo(f"{len(rules)} rule(s) OK")
+
+
+@rules_group.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--rule", "rule_ids", multiple=True, metavar="ID", help="Only this rule (repeatable).")
+@_errors_to_exit
+def rules_test(paths: tuple[Path, ...], rule_ids: tuple[str, ...]) -> None:
+    """Run each rule's test cases through durable_rules and the oracle.
+
+    With PATHs, tests the rules in those directories; otherwise the built-in rules.
+    """
+    knowledge = Knowledge.load(paths)
+    if paths:
+        user = {r.id for r in knowledge.rules if r.origin == "user"}
+        rule_ids = tuple(i for i in (rule_ids or user) if i in user)
+    passed = failed = 0
+    for result in run_rule_tests(knowledge, rule_ids or None):
+        mark = click.style("PASS", fg="green") if result.passed else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {result.label}  ({result.path}:{result.line})")
+        for failure in result.failures:
+            click.echo(f"     {failure}")
+        passed, failed = passed + result.passed, failed + (not result.passed)
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(EXIT_FINDINGS if failed or not passed else EXIT_OK)

@@ -1,0 +1,75 @@
+"""Run compiled rules on durable_rules, designed around its verified hazards.
+
+* one fresh Host per run, under one process-wide lock (the engine is not thread-safe);
+* facts asserted one by one: an unconsumed fact raises MessageNotHandled, which is fine;
+* facts are de-duplicated upstream, so "already observed" can only be a 32-bit
+  hash collision: re-assert with a salt, never lose a fact;
+* exceptions in actions are swallowed into the ruleset state: checked after the run;
+* actions take exactly ``(c)``, so they are made by a factory, not default arguments.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from durable import engine as durable_engine
+
+from kubetriage.compiler import Variant
+from kubetriage.errors import RuleEngineError
+from kubetriage.evaluation import Firing
+
+_LOCK = threading.Lock()
+_RULESET = "kubetriage"
+_SID = "triage"
+_SALT_FIELD = "_salt"
+
+
+def _collector(variant: Variant, sink: list[Firing]) -> Callable[[Any], None]:
+    def action(c: Any) -> None:
+        bindings = {
+            alias: {k: v for k, v in fact.items() if k not in ("sid", "id", _SALT_FIELD)}
+            for alias, fact in c._m.items()
+        }
+        sink.append(Firing(variant.rule_id, variant.alternative, variant.name, bindings))
+    return action
+
+
+def run_durable(variants: Sequence[Variant], facts: Sequence[dict[str, Any]]) -> list[Firing]:
+    if not variants:
+        return []
+    firings: list[Firing] = []
+    ruleset = {v.name: {**v.json, "run": _collector(v, firings)} for v in variants}
+    with _LOCK:
+        host = durable_engine.Host()
+        try:
+            host.register_rulesets({_RULESET: ruleset})
+        except Exception as exc:  # the C core only says "error code: NNN"
+            raise RuleEngineError(f"durable_rules rejected the compiled ruleset: {exc}") from None
+        for fact in facts:
+            _assert(host, fact)
+        state = _state(host)
+    if state.get("exception"):
+        raise RuleEngineError(f"a rule action failed inside durable_rules: {state['exception']}")
+    return sorted(firings, key=Firing.sort_key)
+
+
+def _state(host: Any) -> dict[str, Any]:
+    try:
+        return dict(host.get_state(_RULESET, _SID))
+    except Exception:  # no fact reached the session: there is no state to inspect
+        return {}
+
+
+def _assert(host: Any, fact: dict[str, Any]) -> None:
+    message = {**fact, "sid": _SID}
+    for salt in range(1, 9):
+        try:
+            host.assert_fact(_RULESET, message)
+            return
+        except durable_engine.MessageNotHandledException:
+            return
+        except durable_engine.MessageObservedException:
+            message = {**fact, "sid": _SID, _SALT_FIELD: salt}
+    raise RuleEngineError(f"durable_rules refused a distinct fact 8 times: {fact}")

@@ -1,0 +1,125 @@
+"""Firings -> findings: grouped, rendered, linked root cause -> symptom, ranked.
+
+One fact can join many times (a DaemonSet with three stuck pods fires three
+times), so firings are grouped by the rule's ``group_by`` into one finding.
+A finding explains another when its rule lists the other's rule in
+``explains`` and the two share a subject; unexplained findings are root causes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubetriage.evaluation import Firing
+from kubetriage.rulefile import SEVERITIES, Rule
+from kubetriage.templates import names_used, render
+
+MAX_EVIDENCE = 25
+_CONFIDENCE = ("high", "medium", "low")
+
+
+@dataclass
+class Finding:
+    """A root cause or symptom, with the evidence and objects behind it."""
+
+    id: str
+    rule_id: str
+    severity: str
+    confidence: str
+    title: str
+    summary: str
+    subjects: list[str]
+    evidence: list[str]
+    runbook: str
+    matches: int
+    key: list[Any]
+    root_cause: bool = True
+    explains: list[str] = field(default_factory=list)
+    explained_by: list[str] = field(default_factory=list)
+    #: the first firing's bindings, for runbook rendering
+    context: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "rule_id": self.rule_id, "severity": self.severity,
+            "confidence": self.confidence, "title": self.title, "summary": self.summary,
+            "root_cause": self.root_cause, "subjects": self.subjects, "evidence": self.evidence,
+            "explains": self.explains, "explained_by": self.explained_by,
+            "runbook": self.runbook, "matches": self.matches,
+        }
+
+
+def build_findings(rules: Sequence[Rule], firings: Sequence[Firing],
+                   params: dict[str, dict[str, Any]] | None = None) -> list[Finding]:
+    by_id = {r.id: r for r in rules}
+    groups: dict[tuple[str, str], tuple[list[Any], list[Firing]]] = {}
+    for firing in sorted(firings, key=Firing.sort_key):
+        rule = by_id[firing.rule_id]
+        key = [_lookup(firing.bindings, path) for path in rule.group_by_for(firing.alternative)]
+        groups.setdefault((rule.id, repr(key)), (key, []))[1].append(firing)
+    findings = [
+        _finding(by_id[rule_id], key, members,
+                 {**by_id[rule_id].params, **(params or {}).get(rule_id, {})})
+        for (rule_id, _), (key, members) in groups.items()
+    ]
+    _link(findings, by_id)
+    return rank(findings)
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    """Root causes first, then by severity, confidence, rule id and finding id."""
+    return sorted(findings, key=lambda f: (
+        not f.root_cause, SEVERITIES.index(f.severity), _CONFIDENCE.index(f.confidence),
+        f.rule_id, f.id,
+    ))
+
+
+def _lookup(bindings: dict[str, dict[str, Any]], path: str) -> Any:
+    alias, _, name = path.partition(".")
+    return bindings[alias][name]
+
+
+def _finding(rule: Rule, key: list[Any], members: list[Firing], params: dict[str, Any]
+             ) -> Finding:
+    first = members[0].bindings
+    base = {"params": params, "rule": {"id": rule.id, "title": rule.title}, "key": key,
+            "firings": [m.bindings for m in members]}
+    subjects = _collect(rule.subjects, members, base)
+    evidence = _collect(rule.evidence, members, base)
+    if len(evidence) > MAX_EVIDENCE:
+        evidence = [*evidence[:MAX_EVIDENCE], f"… and {len(evidence) - MAX_EVIDENCE} more lines"]
+    digest = hashlib.sha256(repr((rule.id, key)).encode()).hexdigest()[:10]
+    return Finding(
+        id=f"{rule.id}-{digest}", rule_id=rule.id, severity=rule.severity,
+        confidence=rule.confidence, title=rule.title,
+        summary=" ".join(render(rule.summary, {**base, **first}).split()),
+        subjects=subjects, evidence=evidence, runbook=rule.runbook, matches=len(members),
+        key=key, context={**base, **first},
+    )
+
+
+def _collect(templates: list[str], members: list[Firing], base: dict[str, Any]) -> list[str]:
+    """Render each template for each firing that binds every alias it uses; keep unique lines."""
+    seen: dict[str, None] = {}
+    for member in members:
+        for source in templates:
+            if names_used(source) - set(base) <= member.bindings.keys():
+                line = " ".join(render(source, {**base, **member.bindings}).split())
+                if line:
+                    seen.setdefault(line)
+    return list(seen)
+
+
+def _link(findings: list[Finding], rules: dict[str, Rule]) -> None:
+    for cause in findings:
+        targets = set(rules[cause.rule_id].explains)
+        for symptom in findings:
+            if symptom is not cause and symptom.rule_id in targets \
+                    and set(cause.subjects) & set(symptom.subjects):
+                cause.explains.append(symptom.id)
+                symptom.explained_by.append(cause.id)
+    for finding in findings:
+        finding.root_cause = not finding.explained_by

@@ -1,0 +1,33 @@
+"""The knowledge base of a run: rules, signatures and runbooks, built-in plus the user's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubetriage.errors import KubetriageError
+from kubetriage.normalize.signatures import SignatureCatalog
+from kubetriage.rulefile import Rule, load_rules
+from kubetriage.runbook import Runbook, load_runbooks
+
+
+@dataclass
+class Knowledge:
+    rules: list[Rule]
+    signatures: SignatureCatalog
+    runbooks: dict[str, Runbook]
+
+    @classmethod
+    def load(cls, rule_dirs: Sequence[Path] = (), disabled: Sequence[str] = ()) -> Knowledge:
+        """Load and validate everything; user directories may add runbooks and signatures."""
+        runbooks = load_runbooks([d / "runbooks" for d in rule_dirs if (d / "runbooks").is_dir()])
+        rules = load_rules(rule_dirs, runbook_ids=runbooks)
+        unknown = sorted(set(disabled) - {r.id for r in rules})
+        if unknown:
+            raise KubetriageError(f"--disable names unknown rule ids: {', '.join(unknown)}")
+        return cls(
+            rules=[r for r in rules if r.id not in set(disabled)],
+            signatures=SignatureCatalog.load(rule_dirs),
+            runbooks=runbooks,
+        )

@@ -1,0 +1,105 @@
+"""Bundle -> FactBase: pure functions over streamed objects, in a fixed order.
+
+Order matters because later resources are resolved against compact indexes
+of earlier ones: Services before pods (selector counts), pods before events
+(pod -> node), Ingresses before Secrets (only referenced TLS secrets are read).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kubetriage.bundle import NODE_LOGS, RESOURCES, Bundle
+from kubetriage.catalog import CATALOG
+from kubetriage.facts import FactBase
+from kubetriage.normalize.certificates import certificate_facts
+from kubetriage.normalize.common import rfc3339
+from kubetriage.normalize.events import event_facts
+from kubetriage.normalize.ingresses import (
+    ingress_facts,
+    read_ingressclasses,
+    read_ingresses,
+)
+from kubetriage.normalize.nodefiles import cni_config_fact, ipam_facts, scan_log
+from kubetriage.normalize.nodes import node_facts, read_nodes
+from kubetriage.normalize.pods import read_pods
+from kubetriage.normalize.scope import Scope
+from kubetriage.normalize.services import (
+    read_endpoints,
+    read_endpointslices,
+    read_services,
+    service_facts,
+)
+from kubetriage.normalize.signatures import HitAggregator, SignatureCatalog
+from kubetriage.normalize.workloads import workload_facts
+
+__all__ = ["normalize"]
+
+
+def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> FactBase:
+    """Build the fact base of one triage from a bundle."""
+    base = FactBase(cluster=bundle.meta.cluster, collected_at=bundle.meta.collected_at,
+                    now=rfc3339(now))
+    scope = Scope(now=now, hits=HitAggregator(signatures))
+    node_dirs = {n: bundle.node_dir(n, "ipam") for n in bundle.node_names()}
+    for node, ipam in node_dirs.items():
+        if ipam is not None:
+            scope.node_pod_ips[node] = set()
+
+    read_nodes(bundle.objects("nodes"), scope)
+    classes = read_ingressclasses(bundle.objects("ingressclasses"))
+    ingresses = read_ingresses(bundle.objects("ingresses"), scope)
+    read_services(bundle.objects("services"), scope)
+    for type_, resource in (("DaemonSet", "daemonsets"), ("Deployment", "deployments")):
+        base.extend(workload_facts(bundle.objects(resource), type_, scope))
+    base.extend(read_pods(bundle.objects("pods"), scope))
+    slices = bundle.has_resource("endpointslices")
+    if slices:
+        read_endpointslices(bundle.objects("endpointslices"), scope)
+    else:
+        read_endpoints(bundle.objects("endpoints"), scope)
+    secrets_found: set[tuple[str, str]] = set()
+    base.extend(certificate_facts(bundle.objects("secrets"), scope, secrets_found))
+    base.extend(event_facts(bundle.objects("events"), scope))
+
+    collected = [f"api/{r}" for r in RESOURCES if bundle.has_resource(r)]
+    pods_known = bundle.has_resource("pods")
+    endpoints_known = slices or bundle.has_resource("endpoints")
+    base.extend(node_facts(scope))
+    base.extend(service_facts(scope, pods_known, endpoints_known))
+    base.extend(ingress_facts(ingresses, scope,
+                              classes if bundle.has_resource("ingressclasses") else None,
+                              secrets_found))
+
+    for node in bundle.node_names():
+        for name in NODE_LOGS:
+            lines = bundle.node_lines(node, name)
+            if lines is not None:
+                scan_log(node, name, lines, scope)
+                collected.append(f"nodes/{node}/{name}")
+        cni = bundle.node_dir(node, "cni")
+        if cni is not None:
+            base.add(cni_config_fact(node, cni))
+            collected.append(f"nodes/{node}/cni")
+        ipam = node_dirs[node]
+        if ipam is not None:
+            base.extend(ipam_facts(node, ipam, scope, pods_known))
+            collected.append(f"nodes/{node}/ipam")
+    base.extend(scope.hits.facts())
+    base.add(CATALOG["cluster"].make(
+        name=bundle.meta.cluster, nodes=len(scope.nodes), distro=scope.distro,
+        cloud_provider=scope.cloud_provider, lb_controllers=scope.roles.get("lb-controller", 0),
+        ingress_controllers=scope.roles.get("ingress-controller", 0),
+    ))
+
+    base.collected = collected
+    base.missing = _missing(bundle, collected)
+    base.errors = list(bundle.errors)
+    return base
+
+
+def _missing(bundle: Bundle, collected: list[str]) -> list[str]:
+    missing = [f"api/{r}" for r in RESOURCES if f"api/{r}" not in collected]
+    if not bundle.node_names():
+        return [*missing, "nodes/*/kubelet.log", "nodes/*/cni", "nodes/*/ipam"]
+    return missing

@@ -1,0 +1,86 @@
+"""Small pure helpers shared by the normalizers."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+_MAX_TEXT = 300
+_ISO_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
+_KLOG_PREFIX = re.compile(r"^(?:\S+\s+\S+\s+\S+\[\d+\]:\s+)?[IWEF](\d{2})(\d{2}) (\d{2}:\d{2}:\d{2})")
+
+
+def clip(text: str, limit: int = _MAX_TEXT) -> str:
+    """One line of at most ``limit`` characters, for samples and messages."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def parse_time(value: str) -> datetime | None:
+    """An RFC 3339 timestamp as an aware datetime, or None."""
+    if not value:
+        return None
+    text = value.strip().replace(" ", "T", 1)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    if re.search(r"[+-]\d{4}$", text):
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def line_time(line: str, year: int) -> str:
+    """The timestamp a log line starts with (journald short-iso or klog), RFC 3339, or ''."""
+    iso = _ISO_PREFIX.match(line)
+    if iso:
+        moment = parse_time(iso.group(1))
+        return rfc3339(moment) if moment else ""
+    klog = _KLOG_PREFIX.match(line)
+    if klog:
+        month, day, clock = klog.groups()
+        return f"{year:04d}-{month}-{day}T{clock}Z"
+    return ""
+
+
+def pod_ip_capacity(cidr: str) -> int:
+    """Usable pod IPs in a node podCIDR: network, broadcast and gateway excluded."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return 0
+    reserved = 3 if net.version == 4 else 2
+    return max(min(net.num_addresses, 1 << 20) - reserved, 0)
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The status condition of type ``kind``, or {}."""
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return {}
+
+
+def meta(obj: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of an object."""
+    md = obj.get("metadata") or {}
+    return str(md.get("namespace") or ""), str(md.get("name") or "")
+
+
+def controller_owner(obj: dict[str, Any]) -> tuple[str, str]:
+    """(kind, name) of the controlling owner reference, or ('', '')."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    for ref in refs:
+        if ref.get("controller"):
+            return str(ref.get("kind", "")), str(ref.get("name", ""))
+    if refs:
+        return str(refs[0].get("kind", "")), str(refs[0].get("name", ""))
+    return "", ""

@@ -1,0 +1,68 @@
+"""Pods: counted per node and per Service; only unhealthy pods become facts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from kubetriage.catalog import CATALOG
+from kubetriage.normalize.common import clip, condition, controller_owner, meta
+from kubetriage.normalize.roles import container_images, detect_role
+from kubetriage.normalize.scope import Scope
+
+_DONE = ("Succeeded", "Failed")
+
+
+def read_pods(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dict[str, Any]]:
+    kind = CATALOG["pod"]
+    for obj in objects:
+        namespace, name = meta(obj)
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        phase = str(status.get("phase") or "")
+        if phase in _DONE:
+            continue
+        node = str(spec.get("nodeName") or "")
+        host_network = bool(spec.get("hostNetwork"))
+        ip = str(status.get("podIP") or "")
+        _count(scope, obj, namespace, node, host_network, ip)
+        ready = condition(obj, "Ready").get("status") == "True"
+        if phase == "Running" and ready:
+            continue
+        reason, message = _waiting(obj)
+        owner_kind, owner_name = controller_owner(obj)
+        scope.pod_nodes[(namespace, name)] = node
+        yield kind.make(
+            namespace=namespace, name=name, node=node, phase=phase, ready=ready,
+            waiting_reason=reason, waiting_message=clip(message), owner_kind=owner_kind,
+            owner_name=owner_name, role=detect_role(name, container_images(spec)), ip=ip,
+            host_network=host_network,
+            restarts=sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or []),
+        )
+
+
+def _count(scope: Scope, obj: dict[str, Any], namespace: str, node: str, host_network: bool,
+           ip: str) -> None:
+    info = scope.nodes.get(node)
+    if info is not None and not host_network:
+        info.pods_with_ip += 1
+    if ip and node in scope.node_pod_ips:
+        scope.node_pod_ips[node].add(ip)
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    matched: set[int] = set()
+    for key, value in labels.items():
+        for svc in scope.selector_index.get((namespace, key, str(value)), ()):
+            if id(svc) not in matched and all(labels.get(k) == v for k, v in svc.selector.items()):
+                matched.add(id(svc))
+                svc.matching_pods += 1
+
+
+def _waiting(obj: dict[str, Any]) -> tuple[str, str]:
+    status = obj.get("status") or {}
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            return str(waiting.get("reason") or ""), str(waiting.get("message") or "")
+    scheduled = condition(obj, "PodScheduled")
+    if scheduled.get("status") == "False":
+        return str(scheduled.get("reason") or "Unschedulable"), str(scheduled.get("message") or "")
+    return "", ""

@@ -1,0 +1,62 @@
+"""Indexes the normalizers share while streaming one bundle (compact: no raw objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from kubetriage.normalize.signatures import HitAggregator
+
+
+@dataclass
+class NodeInfo:
+    """What later stages need to know about a node."""
+
+    name: str
+    ready: bool
+    ready_reason: str
+    ready_message: str
+    network_unavailable: bool
+    network_reason: str
+    pod_cidr: str
+    capacity: int
+    internal_ip: str
+    unschedulable: bool
+    pods_with_ip: int = 0
+
+
+@dataclass
+class ServiceInfo:
+    """A Service reduced to its selector, ports and counters."""
+
+    namespace: str
+    name: str
+    type: str
+    selector: dict[str, str]
+    ports: list[tuple[str, str, str, str]]  # (name, port, protocol, targetPort)
+    lb_address: str
+    lb_class: str
+    matching_pods: int = 0
+    ready_endpoints: int = 0
+    not_ready_endpoints: int = 0
+
+
+@dataclass
+class Scope:
+    """Shared state of one normalization run."""
+
+    now: datetime
+    hits: HitAggregator
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    services: dict[tuple[str, str], ServiceInfo] = field(default_factory=dict)
+    #: (namespace, one selector key, its value) -> services whose selector contains it
+    selector_index: dict[tuple[str, str, str], list[ServiceInfo]] = field(default_factory=dict)
+    #: (namespace, name) -> node, for unhealthy pods only (events name pods, not nodes)
+    pod_nodes: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: node -> pod IPs, only for nodes whose IPAM state was collected
+    node_pod_ips: dict[str, set[str]] = field(default_factory=dict)
+    #: (namespace, secret name) of TLS secrets that Ingresses reference
+    tls_refs: set[tuple[str, str]] = field(default_factory=set)
+    roles: dict[str, int] = field(default_factory=dict)
+    distro: str = "unknown"
+    cloud_provider: str = ""

@@ -1,0 +1,103 @@
+"""The pipeline of one triage: Bundle -> facts -> engine -> findings, with coverage.
+
+Rules whose facts could not be collected are reported as not evaluated,
+never silently healthy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from kubetriage.bundle import Bundle
+from kubetriage.compiler import compile_rules
+from kubetriage.errors import KubetriageError
+from kubetriage.evaluation import EngineName, evaluator
+from kubetriage.facts import FactBase
+from kubetriage.findings import Finding, build_findings
+from kubetriage.knowledge import Knowledge
+from kubetriage.normalize import normalize
+from kubetriage.normalize.common import parse_time
+from kubetriage.rulefile import Rule
+
+
+@dataclass
+class TriageReport:
+    """Everything a report needs (DESIGN §5)."""
+
+    facts: FactBase
+    findings: list[Finding]
+    rules_evaluated: list[str]
+    not_evaluated: list[dict[str, Any]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.facts.cluster,
+            "collected_at": self.facts.collected_at,
+            "now": self.facts.now,
+            "findings": [f.as_dict() for f in self.findings],
+            "coverage": {
+                "collected": self.facts.collected,
+                "missing": self.facts.missing,
+                "errors": [e.as_dict() for e in self.facts.errors],
+                "not_evaluated": self.not_evaluated,
+            },
+            "rules_evaluated": len(self.rules_evaluated),
+        }
+
+
+def resolve_now(bundle: Bundle, override: str | None) -> datetime:
+    """``--now``, else the snapshot's collected_at, else (live) the current time."""
+    for label, text in (("--now", override), ("collected_at", bundle.meta.collected_at)):
+        if text:
+            moment = parse_time(text)
+            if moment is None:
+                raise KubetriageError(f"{label}: {text!r} is not an RFC 3339 timestamp")
+            return moment
+    return datetime.now(timezone.utc)
+
+
+def evaluable(rules: list[Rule], facts: FactBase) -> tuple[list[Rule], list[dict[str, Any]]]:
+    """Rules trimmed to the alternatives whose sources were collected, and the rest."""
+    ready, skipped = [], []
+    for rule in rules:
+        kept, missing = [], set()
+        for alt in rule.alternatives:
+            gaps = {s for p in alt.required for s in facts.missing_sources(p.fact)}
+            if gaps:
+                missing |= gaps
+            else:
+                kept.append(alt)
+        if kept:
+            ready.append(dataclasses.replace(rule, alternatives=tuple(kept)))
+        else:
+            skipped.append({"rule_id": rule.id, "missing": sorted(missing)})
+    return ready, skipped
+
+
+def run_rules(rules: list[Rule], facts: list[dict[str, Any]], engine: EngineName = "durable",
+              params: dict[str, dict[str, Any]] | None = None) -> list[Finding]:
+    variants = compile_rules(rules, params)
+    kinds = {entry[alias]["$and"][0]["kind"] for v in variants for entry in v.json["all"]
+             for alias in entry}
+    firings = evaluator(engine)(variants, [f for f in facts if f["kind"] in kinds])
+    return build_findings(rules, firings, params)
+
+
+def triage(bundle: Bundle, knowledge: Knowledge, now: datetime, engine: EngineName = "durable",
+           params: dict[str, dict[str, Any]] | None = None) -> TriageReport:
+    started = time.perf_counter()
+    facts = normalize(bundle, now, knowledge.signatures)
+    normalized = time.perf_counter()
+    rules, skipped = evaluable(knowledge.rules, facts)
+    findings = run_rules(rules, facts.facts, engine, params)
+    done = time.perf_counter()
+    return TriageReport(
+        facts=facts, findings=findings, rules_evaluated=[r.id for r in rules],
+        not_evaluated=skipped,
+        timings={"normalize": normalized - started, "evaluate": done - normalized},
+    )

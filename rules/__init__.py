@@ -1,0 +1,1 @@
+"""Built-in rules and signatures: data, found with importlib.resources."""

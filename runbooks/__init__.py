@@ -1,0 +1,1 @@
+"""Built-in runbook templates: data, found with importlib.resources."""
