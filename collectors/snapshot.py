@@ -164,7 +164,7 @@ class SnapshotBundle:
 
     def node_names(self) -> list[str]:
         nodes = self.root / "nodes"
-        if not nodes.is_dir() or (self.root / "nodes.json").is_file() and not (self.root / "api").is_dir():
+        if not nodes.is_dir() or ((self.root / "nodes.json").is_file() and not (self.root / "api").is_dir()):
             return []
         return sorted(p.name for p in nodes.iterdir() if p.is_dir())
 

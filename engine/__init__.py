@@ -12,6 +12,6 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-from kubetriage.errors import KubetriageError  # noqa: E402
+from kubetriage.errors import KubetriageError
 
 __all__ = ["KubetriageError", "__version__"]

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
 #: durable_rules stores at most ~250 properties per fact; stay far below.
 MAX_FIELDS_PER_FACT = 64
 
@@ -63,7 +62,7 @@ def _kind(kind: str, description: str, sources: tuple[str, ...], /, **fields: Fi
     return FactKind(kind, description, sources, fields)
 
 
-S, I, B, L = str, int, bool, list
+S, N, B, L = str, int, bool, list
 
 CATALOG: dict[str, FactKind] = {
     kind.name: kind
@@ -73,11 +72,11 @@ CATALOG: dict[str, FactKind] = {
             "One summary fact per triage: what runs cluster-wide.",
             ("api/nodes", "api/daemonsets", "api/deployments"),
             name=Field(S, "Cluster name from snapshot.yaml, or '' when unknown."),
-            nodes=Field(I, "Number of nodes."),
+            nodes=Field(N, "Number of nodes."),
             distro=Field(S, "Kubernetes distribution: rke2, k3s, kubeadm or unknown."),
             cloud_provider=Field(S, "Provider from node spec.providerID (aws, gce...), or ''."),
-            lb_controllers=Field(I, "Workloads that implement LoadBalancer Services."),
-            ingress_controllers=Field(I, "Workloads with the ingress-controller role."),
+            lb_controllers=Field(N, "Workloads that implement LoadBalancer Services."),
+            ingress_controllers=Field(N, "Workloads with the ingress-controller role."),
         ),
         _kind(
             "node",
@@ -90,9 +89,9 @@ CATALOG: dict[str, FactKind] = {
             network_unavailable=Field(B, "NetworkUnavailable condition is True."),
             network_reason=Field(S, "Reason of the NetworkUnavailable condition, or ''."),
             pod_cidr=Field(S, "spec.podCIDR, or '' when none is assigned."),
-            pod_ip_capacity=Field(I, "Usable pod IPs in the podCIDR (0 when none)."),
-            pods_with_ip=Field(I, "Non-hostNetwork pods on the node that hold an IP or wait for one."),
-            ip_use_percent=Field(I, "pods_with_ip as a percentage of pod_ip_capacity."),
+            pod_ip_capacity=Field(N, "Usable pod IPs in the podCIDR (0 when none)."),
+            pods_with_ip=Field(N, "Non-hostNetwork pods on the node that hold an IP or wait for one."),
+            ip_use_percent=Field(N, "pods_with_ip as a percentage of pod_ip_capacity."),
             internal_ip=Field(S, "InternalIP address."),
             unschedulable=Field(B, "spec.unschedulable (cordoned)."),
         ),
@@ -109,10 +108,10 @@ CATALOG: dict[str, FactKind] = {
             waiting_message=Field(S, "Message of that waiting container, or ''."),
             owner_kind=Field(S, "Kind of the controlling owner (DaemonSet, ReplicaSet...), or ''."),
             owner_name=Field(S, "Name of the controlling owner, or ''."),
-            role=Field(S, "Networking role of the pod: cni, dns, ingress-controller, kube-proxy, lb-controller or ''."),
+            role=Field(S, "Networking role: cni, dns, ingress-controller, kube-proxy, lb-controller or ''."),
             ip=Field(S, "status.podIP, or ''."),
             host_network=Field(B, "spec.hostNetwork."),
-            restarts=Field(I, "Sum of container restart counts."),
+            restarts=Field(N, "Sum of container restart counts."),
         ),
         _kind(
             "workload",
@@ -121,11 +120,11 @@ CATALOG: dict[str, FactKind] = {
             type=Field(S, "DaemonSet or Deployment."),
             namespace=Field(S, "Namespace."),
             name=Field(S, "Name."),
-            role=Field(S, "Networking role: cni, dns, ingress-controller, kube-proxy, lb-controller or ''."),
-            desired=Field(I, "Desired pods (desiredNumberScheduled or spec.replicas)."),
-            ready=Field(I, "Ready pods."),
-            available=Field(I, "Available pods."),
-            not_ready=Field(I, "desired - ready, never negative."),
+            role=Field(S, "Networking role (see pod.role), or ''."),
+            desired=Field(N, "Desired pods (desiredNumberScheduled or spec.replicas)."),
+            ready=Field(N, "Ready pods."),
+            available=Field(N, "Available pods."),
+            not_ready=Field(N, "desired - ready, never negative."),
             image=Field(S, "Image of the first container."),
         ),
         _kind(
@@ -136,9 +135,9 @@ CATALOG: dict[str, FactKind] = {
             name=Field(S, "Name."),
             type=Field(S, "ClusterIP, NodePort, LoadBalancer or ExternalName."),
             selector=Field(S, "Selector as k=v,k=v, or '' when the Service has none."),
-            matching_pods=Field(I, "Pods the selector matches (-1 when pods were not collected)."),
-            ready_endpoints=Field(I, "Ready endpoint addresses (-1 when endpoints were not collected)."),
-            not_ready_endpoints=Field(I, "Endpoint addresses that are not ready."),
+            matching_pods=Field(N, "Pods the selector matches (-1 when pods were not collected)."),
+            ready_endpoints=Field(N, "Ready endpoint addresses (-1 when endpoints were not collected)."),
+            not_ready_endpoints=Field(N, "Endpoint addresses that are not ready."),
             lb_pending=Field(B, "type LoadBalancer and no ingress IP/hostname in status."),
             lb_address=Field(S, "First load-balancer IP or hostname, or ''."),
             lb_class=Field(S, "spec.loadBalancerClass, or ''."),
@@ -164,9 +163,9 @@ CATALOG: dict[str, FactKind] = {
             path=Field(S, "Path, or '/' for the default backend."),
             service=Field(S, "Backend Service name."),
             port=Field(S, "Backend port number or name."),
-            service_exists=Field(B, "The Service exists (false when services were collected and it is absent)."),
+            service_exists=Field(B, "The Service exists in the Ingress namespace."),
             port_defined=Field(B, "The Service defines the port."),
-            ready_endpoints=Field(I, "Ready endpoints of the Service (-1 when unknown)."),
+            ready_endpoints=Field(N, "Ready endpoints of the Service (-1 when unknown)."),
         ),
         _kind(
             "ingress_tls",
@@ -188,7 +187,7 @@ CATALOG: dict[str, FactKind] = {
             issuer=Field(S, "Issuer, RFC 4514."),
             not_before=Field(S, "notBefore, RFC 3339."),
             not_after=Field(S, "notAfter, RFC 3339."),
-            days_left=Field(I, "Whole days from now to notAfter (negative when expired)."),
+            days_left=Field(N, "Days from now to notAfter, truncated toward 0 (negative once expired)."),
             expired=Field(B, "notAfter is before now."),
             self_signed=Field(B, "Issuer equals subject."),
             sans=Field(L, "DNS subject alternative names."),
@@ -202,7 +201,7 @@ CATALOG: dict[str, FactKind] = {
             object_name=Field(S, "Name of the involved object."),
             reason=Field(S, "Event reason."),
             message=Field(S, "Most recent message (truncated)."),
-            count=Field(I, "Occurrences, summed."),
+            count=Field(N, "Occurrences, summed."),
             last_seen=Field(S, "Most recent timestamp, RFC 3339, or ''."),
         ),
         _kind(
@@ -213,7 +212,7 @@ CATALOG: dict[str, FactKind] = {
             signature=Field(S, "Signature id from the signature catalog."),
             source=Field(S, "kubelet-log, containerd-log, kernel-log, event or node-condition."),
             cni=Field(S, "CNI plugin named in the line (plugin type=...), or ''."),
-            count=Field(I, "Matching lines or event occurrences."),
+            count=Field(N, "Matching lines or event occurrences."),
             first_seen=Field(S, "Timestamp of the first match, or ''."),
             last_seen=Field(S, "Timestamp of the last match, or ''."),
             sample=Field(S, "One matching line (truncated)."),
@@ -223,7 +222,7 @@ CATALOG: dict[str, FactKind] = {
             "The CNI configuration directory of a node, as collected.",
             ("nodes/*/cni",),
             node=Field(S, "Node name."),
-            files=Field(I, "Config files (.conf, .conflist, .json)."),
+            files=Field(N, "Config files (.conf, .conflist, .json)."),
             valid=Field(B, "Every config file parses and names a plugin type."),
             plugin_types=Field(S, "Plugin types, comma separated."),
             error=Field(S, "First parse error, or ''."),
@@ -234,10 +233,10 @@ CATALOG: dict[str, FactKind] = {
             ("nodes/*/ipam", "api/nodes"),
             node=Field(S, "Node name."),
             network=Field(S, "CNI network name."),
-            reserved=Field(I, "Reserved IPs."),
-            capacity=Field(I, "Usable IPs in the node podCIDR (0 when unknown)."),
-            use_percent=Field(I, "reserved as a percentage of capacity (0 when unknown)."),
-            leaked=Field(I, "Reserved IPs held by no pod on the node (-1 when pods are unknown)."),
+            reserved=Field(N, "Reserved IPs."),
+            capacity=Field(N, "Usable IPs in the node podCIDR (0 when unknown)."),
+            use_percent=Field(N, "reserved as a percentage of capacity (0 when unknown)."),
+            leaked=Field(N, "Reserved IPs held by no pod on the node (-1 when pods are unknown)."),
         ),
     )
 }

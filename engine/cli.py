@@ -86,7 +86,7 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
     knowledge = Knowledge.load(rule_dirs, disable)
     bundle = SnapshotBundle(snapshot)
     report = triage(bundle, knowledge, resolve_now(bundle, now), engine)  # type: ignore[arg-type]
-    render_report(report, output, Console(soft_wrap=output != "table"))
+    render_report(report, output, Console(width=None if sys.stdout.isatty() else 120))
     threshold = len(SEVERITIES) if fail_on == "never" else SEVERITIES.index(fail_on)
     failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)

@@ -35,35 +35,53 @@ def _symptoms(report: TriageReport) -> dict[str, list[Finding]]:
 
 def _table(report: TriageReport, console: Console) -> None:
     data = report.as_dict()
-    head = f"cluster {data['cluster'] or '(unnamed)'}, collected {data['collected_at'] or 'now'}"
-    console.print(Text(f"kubetriage: {head}", style="bold"))
+    console.print(Text.assemble(
+        ("kubetriage", "bold"), f" · cluster {data['cluster'] or '(unnamed)'}",
+        f" · collected {data['collected_at'] or 'now'} · {data['rules_evaluated']} rules evaluated"))
     if not report.findings:
-        console.print(Text("No findings.", style="green"))
+        console.print(Text("No findings.", style="bold green"))
     else:
-        table = Table(show_lines=True)
-        for column in ("", "Severity", "Rule", "Finding", "Subjects"):
+        ordered = _ordered(report)
+        table = Table(box=None, pad_edge=False, show_edge=False)
+        for column in ("#", "SEVERITY", "RULE", "FINDING", "SUBJECTS"):
             table.add_column(column, overflow="fold")
-        symptoms = _symptoms(report)
-        for f in report.findings:
-            if not f.root_cause:
-                continue
-            _row(table, f, "ROOT")
-            for s in symptoms[f.id]:
-                _row(table, s, "  └ symptom")
+        for number, finding, depth in ordered:
+            title = ("  └ " * depth) + finding.title + (" (symptom)" if depth else "")
+            table.add_row(str(number), Text(finding.severity, style=_COLOURS[finding.severity]),
+                          finding.rule_id, title, str(len(finding.subjects)))
         console.print(table)
+        for number, finding, depth in ordered:
+            _details(console, number, finding, depth)
     _coverage(data["coverage"], console)
 
 
-def _row(table: Table, f: Finding, marker: str) -> None:
-    detail = Text(f.title, style="bold")
-    detail.append("\n" + f.summary)
-    for line in f.evidence[:3]:
-        detail.append("\n• " + line, style="dim")
-    if len(f.evidence) > 3:
-        detail.append(f"\n• … {len(f.evidence) - 3} more (see -o json)", style="dim")
-    detail.append(f"\nrunbook: {f.runbook}", style="italic")
-    table.add_row(marker, Text(f.severity, style=_COLOURS[f.severity]), f.rule_id, detail,
-                  "\n".join(f.subjects[:6]) + ("\n…" if len(f.subjects) > 6 else ""))
+def _ordered(report: TriageReport) -> list[tuple[int, Finding, int]]:
+    """Root causes in rank order, each followed by the symptoms it explains."""
+    symptoms = _symptoms(report)
+    out: list[tuple[int, Finding, int]] = []
+    shown = set()
+    for f in report.findings:
+        if f.root_cause:
+            out.append((len(out) + 1, f, 0))
+            for s in symptoms[f.id]:
+                out.append((len(out) + 1, s, 1))
+                shown.add(s.id)
+    out += [(len(out) + i + 1, f, 0) for i, f in enumerate(
+        f for f in report.findings if not f.root_cause and f.id not in shown)]
+    return out
+
+
+def _details(console: Console, number: int, f: Finding, depth: int) -> None:
+    kind = "Symptom" if depth else "Root cause"
+    console.print()
+    console.print(Text.assemble((f"{number}. {kind}: {f.title}", "bold"),
+                                (f"  [{f.severity} · {f.rule_id} · {f.id}]", _COLOURS[f.severity])))
+    console.print(Text("   " + f.summary))
+    console.print(Text("   Subjects: " + ", ".join(f.subjects), style="cyan"))
+    console.print(Text("   Evidence:"))
+    for line in f.evidence:
+        console.print(Text("     • " + line, style="dim"))
+    console.print(Text(f"   Runbook: {f.runbook}", style="italic"))
 
 
 def _coverage(coverage: dict[str, Any], console: Console) -> None:

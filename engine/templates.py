@@ -41,11 +41,11 @@ def attributes_used(source: str) -> set[tuple[str, str]]:
     """(variable, attribute) pairs read as ``var.attr`` or ``var['attr']``."""
     found = set()
     for node in ENV.parse(source).find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name):
-            if isinstance(node, nodes.Getattr):
-                found.add((node.node.name, node.attr))
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                found.add((node.node.name, node.arg.value))
+        if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+            found.add((node.node.name, node.attr))
+        elif isinstance(node, nodes.Getitem) and isinstance(node.node, nodes.Name) \
+                and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            found.add((node.node.name, node.arg.value))
     return found
 
 

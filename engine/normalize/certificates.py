@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
 
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import meta, rfc3339
@@ -44,7 +43,7 @@ def _leaf(encoded: str) -> x509.Certificate | None:
 
 def certificate_fact(cert: x509.Certificate, namespace: str, name: str, now: datetime) -> dict[str, Any]:
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
         sans = [str(n) for n in san.value.get_values_for_type(x509.DNSName)]
     except x509.ExtensionNotFound:
         sans = []
@@ -53,6 +52,6 @@ def certificate_fact(cert: x509.Certificate, namespace: str, name: str, now: dat
         namespace=namespace, secret_name=name,
         subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
         not_before=rfc3339(cert.not_valid_before_utc), not_after=rfc3339(not_after),
-        days_left=(not_after - now).days, expired=not_after < now,
+        days_left=int((not_after - now).total_seconds() / 86400), expired=not_after < now,
         self_signed=cert.issuer == cert.subject, sans=sans,
     )
