@@ -28,9 +28,13 @@ _LOCATE_LIMIT = 64 * 1024 * 1024
 _SECRET_KEY_PREFIX = "items.item.data.tls.key"
 
 
-def _object_items(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield ``items[]`` of a List file; a ``tls.key`` value is replaced by null unread."""
+def _object_items(path: Path, secrets: bool) -> Iterator[dict[str, Any]]:
+    """Yield ``items[]`` of a List file. In Secrets, a ``tls.key`` value is replaced by null
+    at the parser-event level, so it is never built into an object."""
     with path.open("rb") as f:
+        if not secrets:
+            yield from ijson.items(f, "items.item", use_float=True)
+            return
         builder: ijson.ObjectBuilder | None = None
         for prefix, event, value in ijson.parse(f, use_float=True):
             if builder is not None and prefix.startswith(_SECRET_KEY_PREFIX):
@@ -142,7 +146,7 @@ class SnapshotBundle:
         rel = path.relative_to(self.root).as_posix()
         count = 0
         try:
-            for obj in _object_items(path):
+            for obj in _object_items(path, secrets=resource == "secrets"):
                 if isinstance(obj, dict):
                     count += 1
                     yield obj

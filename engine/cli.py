@@ -7,10 +7,9 @@ tests / lint problems), 2 usage or internal error.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from functools import wraps
+import traceback
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
@@ -25,7 +24,6 @@ from kubetriage.ruletests import run_rule_tests
 from kubetriage.triage import resolve_now, triage
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-F = TypeVar("F", bound=Callable[..., Any])
 
 _RULES_OPTION = click.option(
     "--rules", "rule_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
@@ -33,19 +31,25 @@ _RULES_OPTION = click.option(
          "DIR/signatures/*.yaml and DIR/runbooks/*.md are loaded too.")
 
 
-def _errors_to_exit(func: F) -> F:
-    """Turn a KubetriageError into a clear message and exit code 2."""
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+class _Cli(click.Group):
+    """Maps errors to exit code 2: a KubetriageError as one clear line, anything else as a bug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return func(*args, **kwargs)
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except KubetriageError as exc:
             click.echo(f"kubetriage: error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
-    return wrapper  # type: ignore[return-value]
+        except Exception:
+            traceback.print_exc()
+            click.echo("kubetriage: internal error (a bug: please report it with the traceback above)",
+                       err=True)
+            sys.exit(EXIT_ERROR)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="kubetriage")
 def main() -> None:
     """Triage Kubernetes networking incidents: root causes, evidence and runbooks.
@@ -70,7 +74,6 @@ def main() -> None:
               help="Evaluate time-based rules at this instant (default: the snapshot's collected_at).")
 @click.option("--engine", type=click.Choice(["durable", "oracle"]), default="durable",
               hidden=True, help="Rule evaluator (oracle: the plain-Python test oracle).")
-@_errors_to_exit
 def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
                disable: tuple[str, ...], fail_on: str, now: str | None, engine: str) -> None:
     """Find root causes in a snapshot and print them, root causes first.
@@ -87,7 +90,7 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
     bundle = SnapshotBundle(snapshot)
     report = triage(bundle, knowledge, resolve_now(bundle, now), engine)  # type: ignore[arg-type]
     render_report(report, output, Console(width=None if sys.stdout.isatty() else 120))
-    threshold = len(SEVERITIES) if fail_on == "never" else SEVERITIES.index(fail_on)
+    threshold = -1 if fail_on == "never" else SEVERITIES.index(fail_on)
     failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
 
@@ -99,7 +102,6 @@ def rules_group() -> None:
 
 @rules_group.command("list")
 @_RULES_OPTION
-@_errors_to_exit
 def rules_list(rule_dirs: tuple[Path, ...]) -> None:
     """One line per rule: id, severity, title, origin."""
     for rule in sorted(Knowledge.load(rule_dirs).rules, key=lambda r: r.id):
@@ -110,7 +112,6 @@ def rules_list(rule_dirs: tuple[Path, ...]) -> None:
 @rules_group.command("show")
 @click.argument("rule_id")
 @_RULES_OPTION
-@_errors_to_exit
 def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
     """Print a rule's file and where it lives."""
     for rule in Knowledge.load(rule_dirs).rules:
@@ -123,7 +124,6 @@ def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
 
 @rules_group.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@_errors_to_exit
 def rules_lint(paths: tuple[Path, ...]) -> None:
     """Validate rule directories (default: the built-in rules); report every problem."""
     try:
@@ -140,7 +140,6 @@ def rules_lint(paths: tuple[Path, ...]) -> None:
 @rules_group.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--rule", "rule_ids", multiple=True, metavar="ID", help="Only this rule (repeatable).")
-@_errors_to_exit
 def rules_test(paths: tuple[Path, ...], rule_ids: tuple[str, ...]) -> None:
     """Run each rule's test cases through durable_rules and the oracle.
 

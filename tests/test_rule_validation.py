@@ -1,0 +1,55 @@
+"""Authoring mistakes get located errors, all at once; the messages are pinned here.
+
+Each ``invalid_rules/<case>.yaml`` (or directory) has a ``<case>.expected`` with
+the exact lines ``kubetriage rules lint`` prints for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kubetriage.errors import RuleValidationError
+from kubetriage.knowledge import Knowledge
+
+from .conftest import Run
+
+CASES = Path(__file__).parent / "invalid_rules"
+
+
+def _rule_dir(case: Path, tmp_path: Path) -> Path:
+    if case.is_dir():
+        return case
+    target = tmp_path / "rules"
+    target.mkdir()
+    shutil.copy(case, target / case.name)
+    return target
+
+
+@pytest.mark.parametrize("case", sorted(p for p in CASES.iterdir() if p.suffix != ".expected"),
+                         ids=lambda p: p.stem)
+def test_invalid_rule_messages(case: Path, tmp_path: Path) -> None:
+    directory = _rule_dir(case, tmp_path)
+    with pytest.raises(RuleValidationError) as raised:
+        Knowledge.load([directory])
+    got = [str(p).replace(f"{directory}/", "").replace(f"{CASES.parent.parent}/", "")
+           for p in raised.value.problems]
+    expected = (CASES / f"{case.stem}.expected").read_text().splitlines()
+    assert got == expected
+
+
+def test_lint_cli_prints_every_problem_and_exits_1(tmp_path: Path, kubetriage: Run) -> None:
+    directory = _rule_dir(CASES / "conditions.yaml", tmp_path)
+    proc = kubetriage("rules", "lint", directory)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 8 and all(line.startswith(f"{directory}/conditions.yaml:") for line in lines)
+    assert "8 problem(s)" in proc.stderr
+
+
+def test_lint_cli_accepts_the_builtin_rules(kubetriage: Run) -> None:
+    proc = kubetriage("rules", "lint")
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.strip().endswith("rule(s) OK")
