@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubetriage.errors import KubetriageError
+from kubetriage.compiler import check_engine_limits, compile_rules
+from kubetriage.errors import KubetriageError, RuleValidationError
 from kubetriage.normalize.signatures import SignatureCatalog
 from kubetriage.rulefile import Rule, load_rules
 from kubetriage.runbook import Runbook, load_runbooks
@@ -23,6 +24,9 @@ class Knowledge:
         """Load and validate everything; user directories may add runbooks and signatures."""
         runbooks = load_runbooks([d / "runbooks" for d in rule_dirs if (d / "runbooks").is_dir()])
         rules = load_rules(rule_dirs, runbook_ids=runbooks)
+        limits = check_engine_limits(compile_rules(rules))
+        if limits:
+            raise RuleValidationError(limits)
         unknown = sorted(set(disabled) - {r.id for r in rules})
         if unknown:
             raise KubetriageError(f"--disable names unknown rule ids: {', '.join(unknown)}")

@@ -53,3 +53,14 @@ def test_lint_cli_accepts_the_builtin_rules(kubetriage: Run) -> None:
     proc = kubetriage("rules", "lint")
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.strip().endswith("rule(s) OK")
+
+
+def test_engine_limit_on_patterns_per_fact_kind(tmp_path: Path) -> None:
+    """durable_rules fails past 64 simultaneously true sibling tests: caught at load."""
+    template = (CASES.parent.parent / "rules" / "ingress" / "NET-ING-001.yaml").read_text()
+    for i in range(66):
+        text = template.replace("NET-ING-001", f"NET-GEN-{i:03d}").replace(
+            "where: {service_exists: false}", f"where: {{service_exists: false, ingress: gen-{i}}}")
+        (tmp_path / f"NET-GEN-{i:03d}.yaml").write_text(text)
+    with pytest.raises(RuleValidationError, match="patterns on fact kind 'ingress_backend' exceed"):
+        Knowledge.load([tmp_path])
