@@ -17,7 +17,8 @@ from typing import Any
 import ijson
 import yaml
 
-from kubetriage.bundle import RESOURCES, BundleMeta, CollectionError
+from kubetriage.bundle import RESOURCES, BundleMeta, CollectionError, PodLog
+from kubetriage.collectors.jsonstream import list_items
 from kubetriage.errors import SnapshotError
 
 #: Resources ``kubectl cluster-info dump`` writes, per namespace (nodes at the top).
@@ -25,29 +26,6 @@ _DUMP_RESOURCES = ("pods", "services", "daemonsets", "deployments", "events")
 #: Above this size a malformed file is reported without line/column (locating it would
 #: mean loading the whole file).
 _LOCATE_LIMIT = 64 * 1024 * 1024
-_SECRET_KEY_PREFIX = "items.item.data.tls.key"
-
-
-def _object_items(path: Path, secrets: bool) -> Iterator[dict[str, Any]]:
-    """Yield ``items[]`` of a List file. In Secrets, a ``tls.key`` value is replaced by null
-    at the parser-event level, so it is never built into an object."""
-    with path.open("rb") as f:
-        if not secrets:
-            yield from ijson.items(f, "items.item", use_float=True)
-            return
-        builder: ijson.ObjectBuilder | None = None
-        for prefix, event, value in ijson.parse(f, use_float=True):
-            if builder is not None and prefix.startswith(_SECRET_KEY_PREFIX):
-                if prefix == _SECRET_KEY_PREFIX and not event.startswith("end_"):
-                    builder.event("null", None)
-                continue
-            if prefix == "items.item" and event == "start_map":
-                builder = ijson.ObjectBuilder()
-            if builder is not None:
-                builder.event(event, value)
-                if prefix == "items.item" and event == "end_map":
-                    yield builder.value
-                    builder = None
 
 
 def _top_level_kind(path: Path) -> str:
@@ -146,10 +124,11 @@ class SnapshotBundle:
         rel = path.relative_to(self.root).as_posix()
         count = 0
         try:
-            for obj in _object_items(path, secrets=resource == "secrets"):
-                if isinstance(obj, dict):
-                    count += 1
-                    yield obj
+            with path.open("rb") as f:
+                for obj in list_items(f, strip_private_keys=resource == "secrets"):
+                    if isinstance(obj, dict):
+                        count += 1
+                        yield obj
             if count == 0:
                 kind = _top_level_kind(path)
                 if kind and not kind.endswith("List"):
@@ -194,3 +173,13 @@ class SnapshotBundle:
             if p.is_file()
         }
 
+
+    def pod_logs(self) -> Iterator[PodLog]:
+        logs = self.root / "logs"
+        if not logs.is_dir():
+            return
+        for path in sorted(logs.glob("*/*/*.log")):
+            previous = path.name.endswith(".previous.log")
+            container = path.name.removesuffix(".previous.log" if previous else ".log")
+            yield PodLog(path.parent.parent.name, path.parent.name, container, previous,
+                         self._lines(path))

@@ -7,7 +7,7 @@ file that is absent was *not collected*, which is different from empty.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,7 +25,6 @@ RESOURCES = (
     "secrets",
     "events",
     "networkpolicies",
-    "configmaps",
 )
 
 #: Per-node files (DESIGN §3); ``cni`` and ``ipam`` are directories.
@@ -52,6 +51,22 @@ class BundleMeta:
     collected_at: str  # RFC 3339, '' when unknown
 
 
+@dataclass(frozen=True)
+class PodLog:
+    """The tail of one container's log (DESIGN §3 ``logs/``)."""
+
+    namespace: str
+    pod: str
+    container: str
+    previous: bool
+    lines: Iterable[str]
+
+    @property
+    def path(self) -> str:
+        suffix = ".previous.log" if self.previous else ".log"
+        return f"logs/{self.namespace}/{self.pod}/{self.container}{suffix}"
+
+
 class Bundle(Protocol):
     """Read-only, streaming access to collected material."""
 
@@ -73,3 +88,6 @@ class Bundle(Protocol):
     def node_dir(self, node: str, name: str) -> dict[str, str] | None:
         """Files of a node directory (``cni``: name -> text; ``ipam``: network -> file names
         one per line), or None when not collected."""
+
+    def pod_logs(self) -> Iterator[PodLog]:
+        """Logs of networking pods that were collected (none when not collected)."""

@@ -210,7 +210,7 @@ CATALOG: dict[str, FactKind] = {
             ("nodes/*/kubelet.log|nodes/*/containerd.log|nodes/*/kernel.log|api/events|api/nodes",),
             node=Field(S, "Node the line came from, or '' when unknown."),
             signature=Field(S, "Signature id from the signature catalog."),
-            source=Field(S, "kubelet-log, containerd-log, kernel-log, event or node-condition."),
+            source=Field(S, "kubelet-log, containerd-log, kernel-log, pod-log, event or node-condition."),
             cni=Field(S, "CNI plugin named in the line (plugin type=...), or ''."),
             count=Field(N, "Matching lines or event occurrences."),
             first_seen=Field(S, "Timestamp of the first match, or ''."),

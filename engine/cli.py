@@ -6,8 +6,11 @@ tests / lint problems), 2 usage or internal error.
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,9 @@ import click
 from rich.console import Console
 
 from kubetriage import __version__
+from kubetriage.bundle import Bundle
 from kubetriage.collectors.snapshot import SnapshotBundle
+from kubetriage.collectors.writer import prepare_directory, write_snapshot
 from kubetriage.errors import KubetriageError, RuleValidationError
 from kubetriage.knowledge import Knowledge
 from kubetriage.reports import FORMATS, render_report
@@ -62,9 +67,61 @@ def main() -> None:
     """
 
 
+def _live_options(func: Any) -> Any:
+    """Options that select and reach a live cluster, as kubectl names them."""
+    options = [
+        click.option("--kubeconfig", type=click.Path(dir_okay=False),
+                     help="Kubeconfig file (default: $KUBECONFIG, which may list several, "
+                          "or ~/.kube/config)."),
+        click.option("--context", help="Kubeconfig context (default: the current one)."),
+        click.option("-n", "--namespace", help="Only this namespace (cluster-scoped kinds are always read)."),
+        click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces (the default)."),
+        click.option("--in-cluster", is_flag=True,
+                     help="Use the pod's ServiceAccount (when run in a cluster)."),
+        click.option("--chunk-size", type=click.IntRange(1, 5000), default=500, show_default=True,
+                     help="Objects per list page."),
+        click.option("--request-timeout", type=click.FloatRange(0.1), default=30.0, show_default=True,
+                     metavar="SECONDS", help="Timeout of each API call."),
+        click.option("-v", "--verbose", is_flag=True, help="Log each API call and its duration to stderr."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@contextmanager
+def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle]:
+    """The snapshot directory, or a live cluster when no snapshot is given."""
+    if snapshot is not None:
+        yield SnapshotBundle(snapshot)
+        return
+    from kubetriage.collectors.kube import ApiSettings, LiveBundle, api_client  # kubernetes is slow to import
+
+    if live["verbose"]:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s",
+                            stream=sys.stderr)
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+    api, cluster = api_client(live["kubeconfig"], live["context"], live["in_cluster"])
+    settings = ApiSettings(namespace=None if live["all_namespaces"] else live["namespace"],
+                           chunk_size=live["chunk_size"], timeout=live["request_timeout"])
+    bundle = LiveBundle(api, cluster, settings)
+    status = Console(stderr=True).status(f"Collecting from {cluster}…") if sys.stderr.isatty() else None
+    try:
+        if status:
+            status.start()
+        yield bundle
+    finally:
+        if status:
+            status.stop()
+        bundle.close()
+        api.close()
+
+
 @main.command("triage")
 @click.option("--snapshot", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Snapshot directory (kubetriage format or `kubectl cluster-info dump` output).")
+              help="Snapshot directory (kubetriage format or `kubectl cluster-info dump` output). "
+                   "Without it, the current kubeconfig context is triaged live.")
+@_live_options
 @click.option("-o", "--output", type=click.Choice(FORMATS), default="table", show_default=True)
 @_RULES_OPTION
 @click.option("--disable", multiple=True, metavar="ID", help="Skip a rule (repeatable).")
@@ -75,24 +132,45 @@ def main() -> None:
 @click.option("--engine", type=click.Choice(["durable", "oracle"]), default="durable",
               hidden=True, help="Rule evaluator (oracle: the plain-Python test oracle).")
 def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
-               disable: tuple[str, ...], fail_on: str, now: str | None, engine: str) -> None:
-    """Find root causes in a snapshot and print them, root causes first.
+               disable: tuple[str, ...], fail_on: str, now: str | None, engine: str,
+               **live: Any) -> None:
+    """Find root causes in a cluster or a snapshot and print them, root causes first.
 
     \b
     Examples:
-      kubetriage triage --snapshot ./snap
+      kubetriage triage                              # current kubeconfig context, live
+      kubetriage triage --context prod -n shop -o json
       kubetriage triage --snapshot ./snap -o markdown > incident.md
       kubetriage triage --snapshot ./snap --rules ./team-rules --disable NET-LB-001
     """
-    if snapshot is None:
-        raise click.UsageError("pass --snapshot DIR (live collection is not available in this build)")
     knowledge = Knowledge.load(rule_dirs, disable)
-    bundle = SnapshotBundle(snapshot)
-    report = triage(bundle, knowledge, resolve_now(bundle, now), engine)  # type: ignore[arg-type]
+    with _open_bundle(snapshot, live) as bundle:
+        report = triage(bundle, knowledge, resolve_now(bundle, now), engine)  # type: ignore[arg-type]
     render_report(report, output, Console(width=None if sys.stdout.isatty() else 120))
     threshold = -1 if fail_on == "never" else SEVERITIES.index(fail_on)
     failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+@main.command("collect")
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write the snapshot into (must be empty unless --force).")
+@click.option("--force", is_flag=True, help="Write into a non-empty directory.")
+@_live_options
+def collect_cmd(out: Path, force: bool, **live: Any) -> None:
+    """Collect a snapshot from a live cluster (DESIGN §3 format) for later or offline triage.
+
+    \b
+    Examples:
+      kubetriage collect -o ./snap && kubetriage triage --snapshot ./snap
+      kubetriage collect -o ./snap --context prod -n shop
+    """
+    prepare_directory(out, force)
+    with _open_bundle(None, live) as bundle:
+        write_snapshot(bundle, out)
+    for error in bundle.errors:
+        click.echo(f"kubetriage: could not collect {error.target}: {error.message}", err=True)
+    click.echo(f"snapshot written to {out}", err=True)
 
 
 @main.group("rules")

@@ -89,10 +89,13 @@ def pod(namespace: str, name: str, node_name: str | None, *, labels: dict[str, s
         owner: tuple[str, str] | None = None, image: str = "nginx:1.27", ip: str = "",
         phase: str = "Running", ready: bool = True, waiting: tuple[str, str] | None = None,
         restarts: int = 0, host_network: bool = False, ports: list[Obj] | None = None,
-        bulky: bool = False) -> Obj:
+        container_name: str = "", bulky: bool = False) -> Obj:
     refs = [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "uid": _uid(*owner),
              "controller": True, "blockOwnerDeletion": True}] if owner else []
-    container: Obj = {"name": name.rsplit("-", 2)[0] if owner else name, "image": image,
+    if not container_name:
+        container_name = owner[1] if owner and owner[0] == "DaemonSet" else \
+            owner[1].rsplit("-", 1)[0] if owner else name
+    container: Obj = {"name": container_name, "image": image,
                       "imagePullPolicy": "IfNotPresent",
                       "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
                       "terminationMessagePath": "/dev/termination-log"}

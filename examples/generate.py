@@ -37,6 +37,7 @@ def build(root: Path, broken: bool) -> None:
         pods.append(synth.pod("kube-system", f"rke2-canal-{'x7k2p' if sick else f'h{i}q4z'}", n,
                               labels={"k8s-app": "canal"}, owner=("DaemonSet", "rke2-canal"),
                               image=CANAL_IMAGE, ip=f"10.0.0.1{i}", host_network=True,
+                              container_name="calico-node",
                               ready=not sick, restarts=14 if sick else 0,
                               waiting=(BACKOFF, "back-off 5m0s restarting failed container=calico-node")
                               if sick else None))

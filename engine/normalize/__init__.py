@@ -20,7 +20,7 @@ from kubetriage.normalize.ingresses import (
     read_ingressclasses,
     read_ingresses,
 )
-from kubetriage.normalize.nodefiles import cni_config_fact, ipam_facts, scan_log
+from kubetriage.normalize.nodefiles import cni_config_fact, ipam_facts, scan_log, scan_pod_log
 from kubetriage.normalize.nodes import node_facts, read_nodes
 from kubetriage.normalize.pods import read_pods
 from kubetriage.normalize.scope import Scope
@@ -53,16 +53,16 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
     for type_, resource in (("DaemonSet", "daemonsets"), ("Deployment", "deployments")):
         base.extend(workload_facts(bundle.objects(resource), type_, scope))
     base.extend(read_pods(bundle.objects("pods"), scope))
+    read_endpointslices(bundle.objects("endpointslices"), scope)
     slices = bundle.has_resource("endpointslices")
-    if slices:
-        read_endpointslices(bundle.objects("endpointslices"), scope)
-    else:
+    if not slices:  # clusters without discovery.k8s.io/v1, or snapshots made without it
         read_endpoints(bundle.objects("endpoints"), scope)
     secrets_found: set[tuple[str, str]] = set()
     base.extend(certificate_facts(bundle.objects("secrets"), scope, secrets_found))
     base.extend(event_facts(bundle.objects("events"), scope))
+    logs = [scan_pod_log(log, scope) for log in bundle.pod_logs()]
 
-    collected = [f"api/{r}" for r in RESOURCES if bundle.has_resource(r)]
+    collected = [f"api/{r}" for r in RESOURCES if bundle.has_resource(r)] + logs
     pods_known = bundle.has_resource("pods")
     endpoints_known = slices or bundle.has_resource("endpoints")
     base.extend(node_facts(scope))
@@ -99,7 +99,9 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
 
 
 def _missing(bundle: Bundle, collected: list[str]) -> list[str]:
-    missing = [f"api/{r}" for r in RESOURCES if f"api/{r}" not in collected]
+    either = {"api/endpoints", "api/endpointslices"}  # one of the two is enough
+    missing = [f"api/{r}" for r in RESOURCES if f"api/{r}" not in collected
+               and not (f"api/{r}" in either and either & set(collected))]
     if not bundle.node_names():
         return [*missing, "nodes/*/kubelet.log", "nodes/*/cni", "nodes/*/ipam"]
     return missing

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from kubetriage.bundle import PodLog
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import line_time
 from kubetriage.normalize.scope import Scope
@@ -20,6 +21,15 @@ def scan_log(node: str, name: str, lines: Iterable[str], scope: Scope) -> None:
     source, year = _LOG_SOURCES[name], scope.now.year
     for line in lines:
         scope.hits.feed(node, source, line, line_time(line, year))
+
+
+def scan_pod_log(log: PodLog, scope: Scope) -> str:
+    """Classify a networking pod's log; returns the path it counts as collected."""
+    node = scope.pod_nodes.get((log.namespace, log.pod), "")
+    year = scope.now.year
+    for line in log.lines:
+        scope.hits.feed(node, "pod-log", line, line_time(line, year))
+    return log.path
 
 
 def cni_config_fact(node: str, files: dict[str, str]) -> dict[str, Any]:

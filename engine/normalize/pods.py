@@ -26,6 +26,9 @@ def read_pods(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dict[
         ip = str(status.get("podIP") or "")
         _count(scope, obj, namespace, node, host_network, ip)
         ready = condition(obj, "Ready").get("status") == "True"
+        role = detect_role(name, container_images(spec))
+        if role:  # their logs name them, not their node
+            scope.pod_nodes[(namespace, name)] = node
         if phase == "Running" and ready:
             continue
         reason, message = _waiting(obj)
@@ -34,7 +37,7 @@ def read_pods(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dict[
         yield kind.make(
             namespace=namespace, name=name, node=node, phase=phase, ready=ready,
             waiting_reason=reason, waiting_message=clip(message), owner_kind=owner_kind,
-            owner_name=owner_name, role=detect_role(name, container_images(spec)), ip=ip,
+            owner_name=owner_name, role=role, ip=ip,
             host_network=host_network,
             restarts=sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or []),
         )

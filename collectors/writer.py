@@ -1,0 +1,69 @@
+"""Write any Bundle as a snapshot directory (DESIGN §3): `kubetriage collect -o DIR`.
+
+Objects are streamed to disk as they arrive, so collecting a large cluster
+needs no more memory than triaging it. A resource that fails is left out (its
+partial file removed) and its error recorded in snapshot.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubetriage.bundle import NODE_LOGS, RESOURCES, Bundle
+from kubetriage.errors import KubetriageError
+
+
+def prepare_directory(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise KubetriageError(f"{out} exists and is not a directory")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise KubetriageError(f"{out} is not empty (use --force to write into it anyway)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write_list(path: Path, objects: Iterable[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        f.write('{\n    "apiVersion": "v1",\n    "items": [')
+        for i, obj in enumerate(objects):
+            f.write(("," if i else "") + "\n        " + json.dumps(obj))
+        f.write('\n    ],\n    "kind": "List",\n    "metadata": {"resourceVersion": ""}\n}\n')
+
+
+def write_snapshot(bundle: Bundle, out: Path) -> None:
+    """Stream every resource, node file and pod log of ``bundle`` into ``out``."""
+    for resource in RESOURCES:
+        if resource == "endpoints" and bundle.has_resource("endpointslices"):
+            continue  # EndpointSlices supersede v1 Endpoints
+        path = out / "api" / f"{resource}.json"
+        _write_list(path, bundle.objects(resource))
+        if not bundle.has_resource(resource):
+            path.unlink()
+    for node in bundle.node_names():
+        for name in NODE_LOGS:
+            lines = bundle.node_lines(node, name)
+            if lines is not None:
+                _write_lines(out / "nodes" / node / name, lines)
+        for name in ("cni", "ipam"):
+            files = bundle.node_dir(node, name)
+            if files is not None:
+                (out / "nodes" / node / name).mkdir(parents=True, exist_ok=True)
+                for file_name, text in files.items():
+                    (out / "nodes" / node / name / file_name).write_text(text, encoding="utf-8")
+    for log in bundle.pod_logs():
+        _write_lines(out / log.path, log.lines)
+    meta = {"format": "kubetriage/v1", "cluster": bundle.meta.cluster,
+            "collected_at": bundle.meta.collected_at, "errors": [e.as_dict() for e in bundle.errors]}
+    (out / "snapshot.yaml").write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")
+
+
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for line in lines:
+            f.write(line + "\n")

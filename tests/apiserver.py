@@ -1,0 +1,215 @@
+"""An in-process Kubernetes API server for tests: HTTPS on 127.0.0.1, token auth, real JSON.
+
+It serves Lists from a snapshot directory's ``api/*.json`` (any API group), single
+objects by name, and pod logs from ``logs/``; honours ``limit``/``continue``; and can
+be told to answer 403, 404, 410 (expired continue), 500 or slowly per resource. Every
+request is recorded as (verb, resource, subresource, namespace, name) for RBAC checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import re
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+_PATH = re.compile(
+    r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)"
+    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[a-z]+))?$")
+
+
+@dataclass
+class Fault:
+    """What to do instead of answering: a status code, a delay, or both; ``times`` = 0 means always."""
+
+    status: int = 0
+    delay: float = 0.0
+    times: int = 0
+    on_continue: bool = False  # only for requests that carry a continue token
+
+
+@dataclass(frozen=True)
+class Request:
+    verb: str
+    group: str
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+
+
+@dataclass
+class FakeApiServer:
+    root: Path
+    token: str = "test-token-not-a-secret"
+    faults: dict[str, Fault] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    host: str = "127.0.0.1"
+
+    def start(self, workdir: Path) -> FakeApiServer:
+        self.ca_pem, cert_pem, key_pem = _certificates()
+        (workdir / "server.crt").write_bytes(cert_pem)
+        (workdir / "server.key").write_bytes(key_pem)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(workdir / "server.crt", workdir / "server.key")
+        self.server = ThreadingHTTPServer((self.host, 0), _handler(self))
+        self.server.daemon_threads = True
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    def kubeconfig(self, path: Path, context: str = "fixture", token: str | None = None) -> Path:
+        doc = {
+            "apiVersion": "v1", "kind": "Config", "current-context": context,
+            "clusters": [{"name": context, "cluster": {
+                "server": self.url,
+                "certificate-authority-data": base64.b64encode(self.ca_pem).decode()}}],
+            "users": [{"name": context, "user": {"token": token or self.token}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        }
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+    # -- data ---------------------------------------------------------------------------
+    def items(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        path = self.root / "api" / f"{plural}.json"
+        if not path.exists():
+            return []
+        items = json.loads(path.read_text())["items"]
+        return [i for i in items if namespace is None or i["metadata"].get("namespace") == namespace]
+
+    def fault_for(self, plural: str, has_continue: bool) -> Fault | None:
+        fault = self.faults.get(plural)
+        if fault is None or (fault.on_continue and not has_continue):
+            return None
+        if fault.times:
+            fault.times -= 1
+            if fault.times == 0:
+                del self.faults[plural]
+        return fault
+
+
+def _status(code: int, message: str) -> dict[str, Any]:
+    reasons = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 410: "Expired", 500: "InternalError"}
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reasons.get(code, "Unknown"), "code": code}
+
+
+def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, code: int, doc: dict[str, Any]) -> None:
+            self._send(code, json.dumps(doc).encode())
+
+        def do_GET(self) -> None:
+            scheme, _, credential = (self.headers.get("Authorization") or "").partition(" ")
+            if scheme.lower() != "bearer" or credential.strip() != api.token:  # schemes are case-blind
+                self._json(401, _status(401, "Unauthorized"))
+                return
+            url = urlparse(self.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            match = _PATH.match(url.path)
+            if not match:
+                self._json(404, _status(404, f"the server could not find {url.path}"))
+                return
+            group, ns, plural, name, sub = (match.group(k) or "" for k in ("group", "ns", "plural", "name", "sub"))
+            verb = "get" if name else "list"
+            api.requests.append(Request(verb, group, plural, sub, ns, name))
+            fault = api.fault_for(plural, "continue" in query)
+            if fault:
+                time.sleep(fault.delay)
+                if fault.status:
+                    self._json(fault.status, _status(fault.status,
+                               f'{plural} is forbidden: User "system:serviceaccount:ops:kubetriage" '
+                               f'cannot {verb} resource "{plural}"' if fault.status == 403
+                               else f"injected {fault.status}"))
+                    return
+            if sub == "log":
+                self._log(ns, name, query)
+            elif name:
+                found = [i for i in api.items(plural, ns) if i["metadata"]["name"] == name]
+                if found:
+                    self._json(200, found[0])
+                else:
+                    self._json(404, _status(404, f'{plural} "{name}" not found'))
+            else:
+                self._list(plural, ns or None, query)
+
+        def _list(self, plural: str, ns: str | None, query: dict[str, str]) -> None:
+            items = api.items(plural, ns)
+            start = int(json.loads(base64.b64decode(query["continue"]))["offset"]) if "continue" in query else 0
+            limit = int(query.get("limit", 0)) or len(items) or 1
+            page = items[start:start + limit]
+            metadata: dict[str, Any] = {"resourceVersion": "48213"}
+            if start + limit < len(items):
+                metadata["continue"] = base64.b64encode(json.dumps({"offset": start + limit}).encode()).decode()
+            kind = plural[:-1].capitalize() + "List"
+            self._json(200, {"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": page})
+
+        def _log(self, ns: str, pod: str, query: dict[str, str]) -> None:
+            suffix = ".previous.log" if query.get("previous") == "true" else ".log"
+            path = api.root / "logs" / ns / pod / f"{query.get('container', '')}{suffix}"
+            if not path.exists():
+                self._json(400, _status(400, f'previous terminated container "{query.get("container")}" '
+                                             f'in pod "{pod}" not found'))
+                return
+            lines = path.read_text().splitlines()[-int(query.get("tailLines", "0") or 0):]
+            self._send(200, ("\n".join(lines) + "\n").encode(), "text/plain")
+
+    return Handler
+
+
+def _certificates() -> tuple[bytes, bytes, bytes]:
+    """A throwaway CA, and a server certificate for 127.0.0.1 and localhost signed by it."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubetriage-test-ca")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return ca.public_bytes(pem), cert.public_bytes(pem), key_pem

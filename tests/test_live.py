@@ -1,0 +1,248 @@
+"""Live triage and `collect` with the real kubernetes client against the API-server fixture."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubetriage import synth
+
+from .apiserver import FakeApiServer, Fault
+from .conftest import OUTAGE, ROOT, Run
+
+FINDING_KEYS = ("rule_id", "root_cause", "subjects", "summary", "severity")
+
+
+def _endpoints_from_slices(root: Path) -> None:
+    """v1 Endpoints equivalent to the EndpointSlices, for clusters without discovery.k8s.io."""
+    slices = json.loads((root / "api" / "endpointslices.json").read_text())["items"]
+    out = []
+    for s in slices:
+        ready = [{"ip": a} for e in s["endpoints"] if e["conditions"]["ready"] for a in e["addresses"]]
+        unready = [{"ip": a} for e in s["endpoints"] if not e["conditions"]["ready"] for a in e["addresses"]]
+        subset: dict[str, Any] = {"ports": [{"port": s["ports"][0]["port"], "protocol": "TCP"}]}
+        if ready:
+            subset["addresses"] = ready
+        if unready:
+            subset["notReadyAddresses"] = unready
+        out.append({"apiVersion": "v1", "kind": "Endpoints", "subsets": [subset], "metadata": {
+            "name": s["metadata"]["labels"]["kubernetes.io/service-name"],
+            "namespace": s["metadata"]["namespace"]}})
+    synth.write_list(root / "api" / "endpoints.json", out)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[FakeApiServer]:
+    """The demo outage served live: its API objects, a TLS secret *with* its key, canal's logs."""
+    data = tmp_path / "cluster"
+    shutil.copytree(OUTAGE / "api", data / "api")
+    _endpoints_from_slices(data)
+    secrets = json.loads((data / "api" / "secrets.json").read_text())["items"]
+    secrets[0]["data"]["tls.key"] = base64.b64encode(b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n").decode()
+    synth.write_list(data / "api" / "secrets.json", secrets)
+    logs = data / "logs" / "kube-system" / "rke2-canal-x7k2p"
+    logs.mkdir(parents=True)
+    (logs / "calico-node.log").write_text("2026-11-25 10:30:01.123 [INFO] starting calico-node\n" * 300)
+    (logs / "calico-node.previous.log").write_text(
+        "2026-11-25 10:29:01.000 [ERROR] calico/node is not ready: BIRD is not ready\n")
+    server = FakeApiServer(data).start(tmp_path)
+    yield server
+    server.stop()
+
+
+def _live(run: Run, server: FakeApiServer, tmp: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    kubeconfig = server.kubeconfig(tmp / "kubeconfig")
+    proc = run("triage", "--kubeconfig", kubeconfig, "-o", "json", "--fail-on", "never", *extra)
+    return proc.returncode, json.loads(proc.stdout) if proc.stdout else {}, proc.stderr
+
+
+def _essence(report: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [tuple(json.dumps(f[k]) for k in FINDING_KEYS) for f in report["findings"]]
+
+
+def test_live_triage_finds_what_the_snapshot_shows(cluster: FakeApiServer, tmp_path: Path,
+                                                   kubetriage: Run) -> None:
+    code, live, stderr = _live(kubetriage, cluster, tmp_path, "--now", "2026-11-25T10:32:00Z")
+    assert code == 0, stderr
+    assert live["cluster"] == "fixture"
+    assert [(f["rule_id"], f["root_cause"]) for f in live["findings"]] == [
+        ("NET-CNI-001", True), ("NET-ING-005", True), ("NET-CNI-002", False)]
+    snap = json.loads(kubetriage("triage", "--snapshot", OUTAGE, "-o", "json", "--fail-on", "never").stdout)
+    # Same objects, same faults; live has no node files, so CNI-002 is read from events.
+    assert [(f["rule_id"], f["subjects"]) for f in live["findings"]] == [
+        (f["rule_id"], f["subjects"]) for f in snap["findings"]]
+    assert "logs/kube-system/rke2-canal-x7k2p/calico-node.previous.log" in live["coverage"]["collected"]
+    assert live["coverage"]["errors"] == []
+
+
+def test_collect_then_triage_gives_the_same_findings(cluster: FakeApiServer, tmp_path: Path,
+                                                     kubetriage: Run) -> None:
+    kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig")
+    out = tmp_path / "snap"
+    collected = kubetriage("collect", "-o", out, "--kubeconfig", kubeconfig, "--chunk-size", "3")
+    assert collected.returncode == 0, collected.stderr
+    meta = yaml.safe_load((out / "snapshot.yaml").read_text())
+    now = meta["collected_at"]
+    _, live, _ = _live(kubetriage, cluster, tmp_path, "--now", now, "--chunk-size", "3")
+    offline = json.loads(kubetriage("triage", "--snapshot", out, "-o", "json", "--now", now,
+                                    "--fail-on", "never").stdout)
+    assert [f for f in offline["findings"]] == live["findings"]
+    assert len(json.loads((out / "api" / "pods.json").read_text())["items"]) == 10
+    text = "\n".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    assert "PRIVATE KEY" not in text and "secretstuff" not in text
+    assert base64.b64encode(b"-----BEGIN PRIVATE KEY-----").decode()[:20] not in text
+    again = kubetriage("collect", "-o", out, "--kubeconfig", kubeconfig)
+    assert again.returncode == 2 and "not empty (use --force" in again.stderr
+
+
+def test_pagination_reads_every_page(cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:
+    _, report, _ = _live(kubetriage, cluster, tmp_path, "--chunk-size", "2")
+    pod_lists = [r for r in cluster.requests if r.resource == "pods" and r.verb == "list"]
+    assert len(pod_lists) == 5  # 10 pods, 2 per page
+    assert report["findings"][0]["rule_id"] == "NET-CNI-001"
+
+
+def test_forbidden_secret_is_a_coverage_error(cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:
+    cluster.faults["secrets"] = Fault(status=403)
+    code, report, _ = _live(kubetriage, cluster, tmp_path)
+    assert code == 0
+    (error,) = report["coverage"]["errors"]
+    assert error["target"] == "secrets/shop/shop-tls" and error["message"].startswith("forbidden (RBAC)")
+    assert {"rule_id": "NET-ING-005", "missing": ["api/secrets"]} in report["coverage"]["not_evaluated"]
+    assert "NET-CNI-001" in {f["rule_id"] for f in report["findings"]}
+
+
+def test_missing_api_group_falls_back_to_v1_endpoints(cluster: FakeApiServer, tmp_path: Path,
+                                                       kubetriage: Run) -> None:
+    cluster.faults["endpointslices"] = Fault(status=404)
+    _, report, _ = _live(kubetriage, cluster, tmp_path)
+    assert "api/endpoints" in report["coverage"]["collected"]
+    assert "api/endpointslices" not in report["coverage"]["missing"]
+    assert report["coverage"]["not_evaluated"] == []
+    assert any(r.resource == "endpoints" for r in cluster.requests)
+
+
+def test_server_error_on_pods_is_retried_then_reported(cluster: FakeApiServer, tmp_path: Path,
+                                                        kubetriage: Run) -> None:
+    cluster.faults["pods"] = Fault(status=500)
+    code, report, _ = _live(kubetriage, cluster, tmp_path)
+    assert code == 0
+    errors = {e["target"]: e["message"] for e in report["coverage"]["errors"]}
+    assert errors["pods"] == "HTTP 500: injected 500"
+    assert len([r for r in cluster.requests if r.resource == "pods"]) == 3  # 1 + 2 retries
+    assert report["coverage"]["not_evaluated"] == [{"rule_id": "NET-LB-001", "missing": ["api/pods"]}]
+    # Without pods, the CNI agent cannot be tied to worker-2: two separate root causes.
+    assert [(f["rule_id"], f["root_cause"]) for f in report["findings"]] == [
+        ("NET-CNI-001", True), ("NET-CNI-002", True), ("NET-ING-005", True)]
+
+
+def test_a_transient_error_is_absorbed(cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:
+    cluster.faults["pods"] = Fault(status=503, times=1)
+    _, report, _ = _live(kubetriage, cluster, tmp_path)
+    assert report["coverage"]["errors"] == []
+    assert report["findings"][0]["rule_id"] == "NET-CNI-001"
+
+
+def test_slow_endpoint_times_out_and_triage_finishes(cluster: FakeApiServer, tmp_path: Path,
+                                                     kubetriage: Run) -> None:
+    cluster.faults["events"] = Fault(delay=3.0)
+    code, report, _ = _live(kubetriage, cluster, tmp_path, "--request-timeout", "0.5")
+    assert code == 0
+    assert {"source": "api", "target": "events", "message": "timed out after 0.5s"} in report["coverage"]["errors"]
+    assert "api/events" in report["coverage"]["missing"]
+
+
+def test_expired_continue_token_restarts_without_duplicates(cluster: FakeApiServer, tmp_path: Path,
+                                                            kubetriage: Run) -> None:
+    cluster.faults["pods"] = Fault(status=410, times=1, on_continue=True)
+    out = tmp_path / "snap"
+    proc = kubetriage("collect", "-o", out, "--kubeconfig", cluster.kubeconfig(tmp_path / "kc"),
+                      "--chunk-size", "4")
+    assert proc.returncode == 0, proc.stderr
+    names = [p["metadata"]["name"] for p in json.loads((out / "api" / "pods.json").read_text())["items"]]
+    assert len(names) == len(set(names)) == 10
+    assert yaml.safe_load((out / "snapshot.yaml").read_text())["errors"] == []
+
+
+def test_wrong_token_reports_every_gap(cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:
+    kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig", token="wrong")
+    proc = kubetriage("triage", "--kubeconfig", kubeconfig, "-o", "json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0 and report["findings"] == []
+    assert all(e["message"].startswith("unauthorized") for e in report["coverage"]["errors"])
+    assert report["rules_evaluated"] == 0 and len(report["coverage"]["not_evaluated"]) == 6
+    assert "wrong" not in proc.stderr + proc.stdout
+
+
+def test_verbose_logs_each_api_call(cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:
+    _, _, stderr = _live(kubetriage, cluster, tmp_path, "-v")
+    assert "GET https://127.0.0.1" in stderr and "/api/v1/pods -> 200 in" in stderr
+    assert cluster.token not in stderr
+
+
+def test_kubeconfig_list_and_context(cluster: FakeApiServer, tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    # The first file's current context points where nothing listens: --context must win.
+    first.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "other",
+                                     "clusters": [{"name": "other", "cluster": {"server": "https://127.0.0.1:1"}}],
+                                     "users": [{"name": "other", "user": {"token": "x"}}],
+                                     "contexts": [{"name": "other", "context": {"cluster": "other",
+                                                                                 "user": "other"}}]}))
+    second = cluster.kubeconfig(tmp_path / "second", context="prod")
+    env = {**os.environ, "KUBECONFIG": f"{first}{os.pathsep}{second}"}
+    proc = subprocess.run([sys.executable, "-m", "kubetriage", "triage", "--context", "prod", "-o", "json",
+                           "--fail-on", "never"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cluster"] == "prod"
+    bad = subprocess.run([sys.executable, "-m", "kubetriage", "triage", "--context", "nope"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "cannot load Kubernetes credentials" in bad.stderr
+
+
+def test_in_cluster_service_account(cluster: FakeApiServer, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.config import incluster_config
+
+    from kubetriage.collectors.kube import LiveBundle, api_client
+    from kubetriage.knowledge import Knowledge
+    from kubetriage.triage import resolve_now, triage
+
+    (tmp_path / "token").write_text(cluster.token)
+    (tmp_path / "ca.crt").write_bytes(cluster.ca_pem)
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(cluster.port))
+    api, name = api_client(None, None, in_cluster=True)
+    bundle = LiveBundle(api, name)
+    try:
+        report = triage(bundle, Knowledge.load(), resolve_now(bundle, "2026-11-25T10:32:00Z"))
+    finally:
+        bundle.close()
+    assert name == "in-cluster"
+    assert report.findings[0].rule_id == "NET-CNI-001"
+
+
+def test_every_api_call_is_granted_by_the_shipped_rbac_and_nothing_more(
+        cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:
+    kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig")
+    assert kubetriage("collect", "-o", tmp_path / "a", "--kubeconfig", kubeconfig).returncode == 0
+    cluster.faults["endpointslices"] = Fault(status=404)
+    assert kubetriage("collect", "-o", tmp_path / "b", "--kubeconfig", kubeconfig).returncode == 0
+    used = {(r.group, r.resource + (f"/{r.subresource}" if r.subresource else ""), r.verb)
+            for r in cluster.requests}
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text()))
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]}
+    assert used == granted
