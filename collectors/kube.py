@@ -29,7 +29,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
-from kubetriage.bundle import BundleMeta, CollectionError, PodLog
+from kubetriage.bundle import BundleMeta, CollectionError, NodeFiles, PodLog
 from kubetriage.collectors.jsonstream import single_object
 from kubetriage.errors import KubetriageError
 from kubetriage.normalize.roles import container_images, detect_role
@@ -309,14 +309,8 @@ class LiveBundle:
                                                    str(failure)))
             return None
 
-    def node_names(self) -> list[str]:
-        return []
-
-    def node_lines(self, node: str, name: str) -> Iterator[str] | None:
-        return None
-
-    def node_dir(self, node: str, name: str) -> dict[str, str] | None:
-        return None
+    def node_files(self) -> Iterator[NodeFiles]:
+        return iter(())  # the API cannot read node files; see kubetriage.collectors.ssh
 
     def close(self) -> None:
         """Release background workers still waiting on resources nobody read."""

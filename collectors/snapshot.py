@@ -17,7 +17,7 @@ from typing import Any
 import ijson
 import yaml
 
-from kubetriage.bundle import RESOURCES, BundleMeta, CollectionError, PodLog
+from kubetriage.bundle import NODE_DIRS, NODE_LOGS, RESOURCES, BundleMeta, CollectionError, NodeFiles, PodLog
 from kubetriage.collectors.jsonstream import list_items
 from kubetriage.errors import SnapshotError
 
@@ -60,7 +60,7 @@ class SnapshotBundle:
         self._failed: set[str] = set()
         self._files = self._resource_files()
         self.meta = self._read_meta()
-        if not self._files and not self.node_names() and not (root / "snapshot.yaml").exists():
+        if not self._files and not (root / "nodes").is_dir() and not (root / "snapshot.yaml").exists():
             raise SnapshotError(
                 f"{root}: not a snapshot. Expected snapshot.yaml, api/<resource>.json, "
                 "nodes/<node>/... (kubetriage format) or nodes.json and "
@@ -145,34 +145,22 @@ class SnapshotBundle:
         self._failed.add(resource)
         self.errors.append(CollectionError("snapshot", rel, message))
 
-    def node_names(self) -> list[str]:
+    def node_files(self) -> Iterator[NodeFiles]:
         nodes = self.root / "nodes"
-        if not nodes.is_dir() or ((self.root / "nodes.json").is_file() and not (self.root / "api").is_dir()):
-            return []
-        return sorted(p.name for p in nodes.iterdir() if p.is_dir())
-
-    def node_lines(self, node: str, name: str) -> Iterator[str] | None:
-        path = self.root / "nodes" / node / name
-        if not path.is_file():
-            return None
-        return self._lines(path)
+        if not nodes.is_dir() or self._files.get("nodes") == [self.root / "nodes.json"]:
+            return  # in a cluster-info dump, nodes/ does not exist (nodes.json does)
+        for node in sorted(p for p in nodes.iterdir() if p.is_dir()):
+            logs = {name: self._lines(node / name) for name in NODE_LOGS if (node / name).is_file()}
+            dirs = {name: {f.name: f.read_text(encoding="utf-8", errors="replace")
+                           for f in sorted((node / name).iterdir()) if f.is_file()}
+                    for name in NODE_DIRS if (node / name).is_dir()}
+            yield NodeFiles(node.name, logs, dirs)
 
     @staticmethod
     def _lines(path: Path) -> Iterator[str]:
         with path.open(encoding="utf-8", errors="replace") as f:
             for line in f:
                 yield line.rstrip("\n")
-
-    def node_dir(self, node: str, name: str) -> dict[str, str] | None:
-        path = self.root / "nodes" / node / name
-        if not path.is_dir():
-            return None
-        return {
-            p.name: p.read_text(encoding="utf-8", errors="replace")
-            for p in sorted(path.iterdir())
-            if p.is_file()
-        }
-
 
     def pod_logs(self) -> Iterator[PodLog]:
         logs = self.root / "logs"

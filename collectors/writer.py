@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from kubetriage.bundle import NODE_LOGS, RESOURCES, Bundle
+from kubetriage.bundle import RESOURCES, Bundle
 from kubetriage.errors import KubetriageError
 
 
@@ -44,17 +44,14 @@ def write_snapshot(bundle: Bundle, out: Path) -> None:
         _write_list(path, bundle.objects(resource))
         if not bundle.has_resource(resource):
             path.unlink()
-    for node in bundle.node_names():
-        for name in NODE_LOGS:
-            lines = bundle.node_lines(node, name)
-            if lines is not None:
-                _write_lines(out / "nodes" / node / name, lines)
-        for name in ("cni", "ipam"):
-            files = bundle.node_dir(node, name)
-            if files is not None:
-                (out / "nodes" / node / name).mkdir(parents=True, exist_ok=True)
-                for file_name, text in files.items():
-                    (out / "nodes" / node / name / file_name).write_text(text, encoding="utf-8")
+    for node in bundle.node_files():
+        for name, lines in node.logs.items():
+            _write_lines(out / "nodes" / node.node / name, lines)
+        for name, files in node.dirs.items():
+            directory = out / "nodes" / node.node / name
+            directory.mkdir(parents=True, exist_ok=True)  # an empty dir is evidence too
+            for file_name, text in files.items():
+                (directory / file_name).write_text(text, encoding="utf-8")
     for log in bundle.pod_logs():
         _write_lines(out / log.path, log.lines)
     meta = {"format": "kubetriage/v1", "cluster": bundle.meta.cluster,

@@ -29,6 +29,7 @@ RESOURCES = (
 
 #: Per-node files (DESIGN §3); ``cni`` and ``ipam`` are directories.
 NODE_LOGS = ("kubelet.log", "containerd.log", "kernel.log")
+NODE_DIRS = ("cni", "ipam")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,16 @@ class PodLog:
         return f"logs/{self.namespace}/{self.pod}/{self.container}{suffix}"
 
 
+@dataclass(frozen=True)
+class NodeFiles:
+    """What was read from one node; a log or directory that is absent was not collected.
+    ``dirs["cni"]``: file name -> text; ``dirs["ipam"]``: network -> reserved entries, one a line."""
+
+    node: str
+    logs: dict[str, Iterable[str]]
+    dirs: dict[str, dict[str, str]]
+
+
 class Bundle(Protocol):
     """Read-only, streaming access to collected material."""
 
@@ -79,15 +90,8 @@ class Bundle(Protocol):
     def objects(self, resource: str) -> Iterator[dict[str, Any]]:
         """Stream the objects of a collected resource, one at a time."""
 
-    def node_names(self) -> list[str]:
-        """Nodes for which node files were collected."""
-
-    def node_lines(self, node: str, name: str) -> Iterator[str] | None:
-        """Lines of a node log file (``kubelet.log``...), or None when not collected."""
-
-    def node_dir(self, node: str, name: str) -> dict[str, str] | None:
-        """Files of a node directory (``cni``: name -> text; ``ipam``: network -> file names
-        one per line), or None when not collected."""
+    def node_files(self) -> Iterator[NodeFiles]:
+        """Files of each node they were collected from, one node at a time."""
 
     def pod_logs(self) -> Iterator[PodLog]:
         """Logs of networking pods that were collected (none when not collected)."""

@@ -38,10 +38,10 @@ def test_native_layout_streams_every_resource() -> None:
     names = [p["metadata"]["name"] for p in bundle.objects("pods")]
     assert "rke2-canal-x7k2p" in names and len(names) == 10
     assert bundle.has_resource("endpointslices") and not bundle.has_resource("endpoints")
-    assert bundle.node_names() == ["cp-1", "worker-1", "worker-2"]
-    assert bundle.node_dir("worker-2", "cni") is None
-    lines = bundle.node_lines("worker-2", "kubelet.log")
-    assert lines is not None and any("cni plugin not initialized" in line for line in lines)
+    nodes = {n.node: n for n in bundle.node_files()}
+    assert sorted(nodes) == ["cp-1", "worker-1", "worker-2"]
+    assert "cni" not in nodes["worker-2"].dirs and "10-canal.conflist" in nodes["worker-1"].dirs["cni"]
+    assert any("cni plugin not initialized" in line for line in nodes["worker-2"].logs["kubelet.log"])
 
 
 def test_cluster_info_dump_is_detected_and_triaged(tmp_path: Path, kubetriage: Run) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kubetriage.bundle import NODE_LOGS, RESOURCES, Bundle
+from kubetriage.bundle import RESOURCES, Bundle
 from kubetriage.catalog import CATALOG
 from kubetriage.facts import FactBase
 from kubetriage.normalize.certificates import certificate_facts
@@ -41,10 +41,6 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
     base = FactBase(cluster=bundle.meta.cluster, collected_at=bundle.meta.collected_at,
                     now=rfc3339(now))
     scope = Scope(now=now, hits=HitAggregator(signatures))
-    node_dirs = {n: bundle.node_dir(n, "ipam") for n in bundle.node_names()}
-    for node, ipam in node_dirs.items():
-        if ipam is not None:
-            scope.node_pod_ips[node] = set()
 
     read_nodes(bundle.objects("nodes"), scope)
     classes = read_ingressclasses(bundle.objects("ingressclasses"))
@@ -71,19 +67,18 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
                               classes if bundle.has_resource("ingressclasses") else None,
                               secrets_found))
 
-    for node in bundle.node_names():
-        for name in NODE_LOGS:
-            lines = bundle.node_lines(node, name)
-            if lines is not None:
-                scan_log(node, name, lines, scope)
-                collected.append(f"nodes/{node}/{name}")
-        cni = bundle.node_dir(node, "cni")
-        if cni is not None:
-            base.add(cni_config_fact(node, cni))
+    nodes_read = 0
+    for files in bundle.node_files():
+        nodes_read += 1
+        node = files.node
+        for name, lines in files.logs.items():
+            scan_log(node, name, lines, scope)
+            collected.append(f"nodes/{node}/{name}")
+        if "cni" in files.dirs:
+            base.add(cni_config_fact(node, files.dirs["cni"]))
             collected.append(f"nodes/{node}/cni")
-        ipam = node_dirs[node]
-        if ipam is not None:
-            base.extend(ipam_facts(node, ipam, scope, pods_known))
+        if "ipam" in files.dirs:
+            base.extend(ipam_facts(node, files.dirs["ipam"], scope, pods_known))
             collected.append(f"nodes/{node}/ipam")
     base.extend(scope.hits.facts())
     base.add(CATALOG["cluster"].make(
@@ -93,15 +88,15 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
     ))
 
     base.collected = collected
-    base.missing = _missing(bundle, collected)
+    base.missing = _missing(collected, nodes_read)
     base.errors = list(bundle.errors)
     return base
 
 
-def _missing(bundle: Bundle, collected: list[str]) -> list[str]:
+def _missing(collected: list[str], nodes_read: int) -> list[str]:
     either = {"api/endpoints", "api/endpointslices"}  # one of the two is enough
     missing = [f"api/{r}" for r in RESOURCES if f"api/{r}" not in collected
                and not (f"api/{r}" in either and either & set(collected))]
-    if not bundle.node_names():
+    if not nodes_read:
         return [*missing, "nodes/*/kubelet.log", "nodes/*/cni", "nodes/*/ipam"]
     return missing

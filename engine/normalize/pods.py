@@ -48,8 +48,8 @@ def _count(scope: Scope, obj: dict[str, Any], namespace: str, node: str, host_ne
     info = scope.nodes.get(node)
     if info is not None and not host_network:
         info.pods_with_ip += 1
-    if ip and node in scope.node_pod_ips:
-        scope.node_pod_ips[node].add(ip)
+    if ip and not host_network:
+        scope.node_pod_ips.setdefault(node, set()).add(ip)
     labels = (obj.get("metadata") or {}).get("labels") or {}
     matched: set[int] = set()
     for key, value in labels.items():

@@ -53,7 +53,7 @@ class Scope:
     selector_index: dict[tuple[str, str, str], list[ServiceInfo]] = field(default_factory=dict)
     #: (namespace, name) -> node, for unhealthy pods only (events name pods, not nodes)
     pod_nodes: dict[tuple[str, str], str] = field(default_factory=dict)
-    #: node -> pod IPs, only for nodes whose IPAM state was collected
+    #: node -> IPs of its (non-hostNetwork) pods, to tell live IPAM reservations from leaked ones
     node_pod_ips: dict[str, set[str]] = field(default_factory=dict)
     #: (namespace, secret name) of TLS secrets that Ingresses reference
     tls_refs: set[tuple[str, str]] = field(default_factory=set)
