@@ -4,11 +4,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean system-deps
+.PHONY: demo test lint bench clean system-deps test-system-deps
 
-# durable_rules ships no wheels: it compiles, so a C compiler must be there.
+# Debian packages: a C compiler (durable_rules ships no wheels); for the tests, a real OpenSSH
+# sshd and a static busybox to fill the fake nodes' chroots.
+define apt_ensure
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+endef
+
 system-deps:
-	@command -v gcc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }
+	$(call apt_ensure,gcc libc6-dev)
+
+test-system-deps: system-deps
+	$(call apt_ensure,openssh-server openssh-client busybox-static)
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/mypy -p kubetriage
 	$(BIN)/mypy tests bench examples
 
-test: lint
+test: lint test-system-deps
 	$(BIN)/kubetriage rules lint
 	$(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc

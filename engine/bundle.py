@@ -7,7 +7,7 @@ file that is absent was *not collected*, which is different from empty.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,8 +74,8 @@ class NodeFiles:
     ``dirs["cni"]``: file name -> text; ``dirs["ipam"]``: network -> reserved entries, one a line."""
 
     node: str
-    logs: dict[str, Iterable[str]]
-    dirs: dict[str, dict[str, str]]
+    logs: Mapping[str, Iterable[str]]
+    dirs: Mapping[str, dict[str, str]]
 
 
 class Bundle(Protocol):

@@ -89,10 +89,64 @@ def _live_options(func: Any) -> Any:
     return func
 
 
+def _ssh_options(func: Any) -> Any:
+    """Options for reading node evidence over SSH (kubelet journal, CNI config, IPAM state)."""
+    options = [
+        click.option("--ssh", is_flag=True,
+                     help="SSH: read node logs, CNI config and IPAM state over SSH (addresses: node InternalIP)."),
+        click.option("--ssh-inventory", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="SSH: YAML mapping node name -> host, port, user, jump, distro (implies --ssh)."),
+        click.option("--ssh-user", help="SSH: login user (default: ~/.ssh/config, then the local user)."),
+        click.option("--ssh-key", type=click.Path(exists=True, dir_okay=False),
+                     help="SSH: private key file (default: the agent and ~/.ssh/config IdentityFile)."),
+        click.option("--ssh-jump", metavar="[USER@]HOST[:PORT]", help="SSH: jump host (like ProxyJump)."),
+        click.option("--ssh-host-key-policy", type=click.Choice(["strict", "accept-new"]), default="strict",
+                     show_default=True, help="SSH: refuse unknown host keys, or trust and record them on first "
+                                             "use. A changed key is always refused."),
+        click.option("--ssh-known-hosts", type=click.Path(dir_okay=False, path_type=Path),
+                     default=Path("~/.ssh/known_hosts").expanduser(), show_default="~/.ssh/known_hosts"),
+        click.option("--ssh-config", type=click.Path(dir_okay=False, path_type=Path),
+                     default=Path("~/.ssh/config").expanduser(), show_default="~/.ssh/config"),
+        click.option("--ssh-password-env", metavar="VAR",
+                     help="SSH: read the password (or key passphrase) from this environment variable."),
+        click.option("--ssh-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
+                     metavar="SECONDS", help="SSH: connect timeout."),
+        click.option("--ssh-command-timeout", type=click.FloatRange(0.1), default=60.0, show_default=True,
+                     metavar="SECONDS", help="SSH: timeout of each remote command."),
+        click.option("--ssh-concurrency", type=click.IntRange(1, 256), default=16, show_default=True),
+        click.option("--ssh-sudo", is_flag=True, help="SSH: run the read-only commands with `sudo -n`."),
+        click.option("--since", default="30m", show_default=True, help="SSH: how far back to read logs."),
+        click.option("--ssh-max-lines", type=click.IntRange(1), default=10_000, show_default=True,
+                     help="SSH: at most this many lines per log."),
+        click.option("--distro", type=click.Choice(["auto", "kubeadm", "rke2", "k3s"]), default="auto",
+                     show_default=True, help="SSH: where node files live (auto-detected on each node)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _ssh_bundle(base: Bundle, opts: dict[str, Any]) -> Bundle:
+    from kubetriage.collectors.ssh import SshNodeBundle, SshSettings, load_inventory, parse_duration
+
+    settings = SshSettings(
+        user=opts["ssh_user"], key_file=opts["ssh_key"], jump=opts["ssh_jump"],
+        host_key_policy=opts["ssh_host_key_policy"], known_hosts=opts["ssh_known_hosts"],
+        ssh_config=opts["ssh_config"], password_env=opts["ssh_password_env"],
+        connect_timeout=opts["ssh_timeout"], command_timeout=opts["ssh_command_timeout"],
+        concurrency=opts["ssh_concurrency"], since_seconds=parse_duration(opts["since"]),
+        max_lines=opts["ssh_max_lines"], sudo=opts["ssh_sudo"], distro=opts["distro"])
+    inventory = load_inventory(opts["ssh_inventory"]) if opts["ssh_inventory"] else None
+    return SshNodeBundle(base, settings, inventory)
+
+
 @contextmanager
 def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle]:
     """The snapshot directory, or a live cluster when no snapshot is given."""
+    ssh = live.pop("ssh") or live["ssh_inventory"] is not None
     if snapshot is not None:
+        if ssh:
+            raise click.UsageError("--ssh reads a live cluster's nodes; it cannot be combined with --snapshot")
         yield SnapshotBundle(snapshot)
         return
     from kubetriage.collectors.kube import ApiSettings, LiveBundle, api_client  # kubernetes is slow to import
@@ -104,7 +158,8 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
     api, cluster = api_client(live["kubeconfig"], live["context"], live["in_cluster"])
     settings = ApiSettings(namespace=None if live["all_namespaces"] else live["namespace"],
                            chunk_size=live["chunk_size"], timeout=live["request_timeout"])
-    bundle = LiveBundle(api, cluster, settings)
+    live_bundle = LiveBundle(api, cluster, settings)
+    bundle: Bundle = _ssh_bundle(live_bundle, live) if ssh else live_bundle
     status = Console(stderr=True).status(f"Collecting from {cluster}…") if sys.stderr.isatty() else None
     try:
         if status:
@@ -113,7 +168,7 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
     finally:
         if status:
             status.stop()
-        bundle.close()
+        live_bundle.close()
         api.close()
 
 
@@ -122,6 +177,7 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
               help="Snapshot directory (kubetriage format or `kubectl cluster-info dump` output). "
                    "Without it, the current kubeconfig context is triaged live.")
 @_live_options
+@_ssh_options
 @click.option("-o", "--output", type=click.Choice(FORMATS), default="table", show_default=True)
 @_RULES_OPTION
 @click.option("--disable", multiple=True, metavar="ID", help="Skip a rule (repeatable).")
@@ -140,6 +196,7 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
     Examples:
       kubetriage triage                              # current kubeconfig context, live
       kubetriage triage --context prod -n shop -o json
+      kubetriage triage --ssh --ssh-user ops --ssh-jump bastion.example
       kubetriage triage --snapshot ./snap -o markdown > incident.md
       kubetriage triage --snapshot ./snap --rules ./team-rules --disable NET-LB-001
     """
@@ -157,6 +214,7 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
               help="Directory to write the snapshot into (must be empty unless --force).")
 @click.option("--force", is_flag=True, help="Write into a non-empty directory.")
 @_live_options
+@_ssh_options
 def collect_cmd(out: Path, force: bool, **live: Any) -> None:
     """Collect a snapshot from a live cluster (DESIGN §3 format) for later or offline triage.
 
@@ -164,6 +222,7 @@ def collect_cmd(out: Path, force: bool, **live: Any) -> None:
     Examples:
       kubetriage collect -o ./snap && kubetriage triage --snapshot ./snap
       kubetriage collect -o ./snap --context prod -n shop
+      kubetriage collect -o ./snap --ssh-inventory nodes.yaml
     """
     prepare_directory(out, force)
     with _open_bundle(None, live) as bundle:

@@ -5,59 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from kubetriage import synth
-
 from .apiserver import FakeApiServer, Fault
 from .conftest import OUTAGE, ROOT, Run
 
 FINDING_KEYS = ("rule_id", "root_cause", "subjects", "summary", "severity")
-
-
-def _endpoints_from_slices(root: Path) -> None:
-    """v1 Endpoints equivalent to the EndpointSlices, for clusters without discovery.k8s.io."""
-    slices = json.loads((root / "api" / "endpointslices.json").read_text())["items"]
-    out = []
-    for s in slices:
-        ready = [{"ip": a} for e in s["endpoints"] if e["conditions"]["ready"] for a in e["addresses"]]
-        unready = [{"ip": a} for e in s["endpoints"] if not e["conditions"]["ready"] for a in e["addresses"]]
-        subset: dict[str, Any] = {"ports": [{"port": s["ports"][0]["port"], "protocol": "TCP"}]}
-        if ready:
-            subset["addresses"] = ready
-        if unready:
-            subset["notReadyAddresses"] = unready
-        out.append({"apiVersion": "v1", "kind": "Endpoints", "subsets": [subset], "metadata": {
-            "name": s["metadata"]["labels"]["kubernetes.io/service-name"],
-            "namespace": s["metadata"]["namespace"]}})
-    synth.write_list(root / "api" / "endpoints.json", out)
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[FakeApiServer]:
-    """The demo outage served live: its API objects, a TLS secret *with* its key, canal's logs."""
-    data = tmp_path / "cluster"
-    shutil.copytree(OUTAGE / "api", data / "api")
-    _endpoints_from_slices(data)
-    secrets = json.loads((data / "api" / "secrets.json").read_text())["items"]
-    secrets[0]["data"]["tls.key"] = base64.b64encode(b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n").decode()
-    synth.write_list(data / "api" / "secrets.json", secrets)
-    logs = data / "logs" / "kube-system" / "rke2-canal-x7k2p"
-    logs.mkdir(parents=True)
-    (logs / "calico-node.log").write_text("2026-11-25 10:30:01.123 [INFO] starting calico-node\n" * 300)
-    (logs / "calico-node.previous.log").write_text(
-        "2026-11-25 10:29:01.000 [ERROR] calico/node is not ready: BIRD is not ready\n")
-    server = FakeApiServer(data).start(tmp_path)
-    yield server
-    server.stop()
 
 
 def _live(run: Run, server: FakeApiServer, tmp: Path, *extra: str) -> tuple[int, dict[str, Any], str]:

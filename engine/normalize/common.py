@@ -13,9 +13,13 @@ _KLOG_PREFIX = re.compile(r"^(?:\S+\s+\S+\s+\S+\[\d+\]:\s+)?[IWEF](\d{2})(\d{2})
 
 
 def clip(text: str, limit: int = _MAX_TEXT) -> str:
-    """One line of at most ``limit`` characters, for samples and messages."""
+    """One line of at most ``limit`` characters. The middle goes: a log line's prefix says
+    who and when, its end says what failed."""
     flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    if len(flat) <= limit:
+        return flat
+    head = limit // 4
+    return flat[:head] + " … " + flat[len(flat) - (limit - head - 3):]
 
 
 def parse_time(value: str) -> datetime | None:
