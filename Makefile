@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 .PHONY: demo test lint bench clean system-deps test-system-deps
 
 # Debian packages: a C compiler (durable_rules ships no wheels); for the tests, a real OpenSSH
-# sshd and a static busybox to fill the fake nodes' chroots.
+# sshd, a static busybox to fill the fake nodes' chroots, and Chromium for the HTML report.
 define apt_ensure
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
@@ -18,7 +18,7 @@ system-deps:
 	$(call apt_ensure,gcc libc6-dev)
 
 test-system-deps: system-deps
-	$(call apt_ensure,openssh-server openssh-client busybox-static)
+	$(call apt_ensure,openssh-server openssh-client busybox-static chromium)
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)

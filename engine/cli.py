@@ -6,6 +6,7 @@ tests / lint problems), 2 usage or internal error.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import traceback
@@ -22,6 +23,7 @@ from kubetriage.bundle import Bundle
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.collectors.writer import prepare_directory, write_snapshot
 from kubetriage.errors import KubetriageError, RuleValidationError
+from kubetriage.incident import build_incident, incident_html, incident_markdown
 from kubetriage.knowledge import Knowledge
 from kubetriage.reports import FORMATS, render_report
 from kubetriage.rulefile import SEVERITIES
@@ -187,9 +189,11 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
               help="Evaluate time-based rules at this instant (default: the snapshot's collected_at).")
 @click.option("--engine", type=click.Choice(["durable", "oracle"]), default="durable",
               hidden=True, help="Rule evaluator (oracle: the plain-Python test oracle).")
+@click.option("--runbook", "runbook_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the incident runbook (Markdown) to this file.")
 def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
                disable: tuple[str, ...], fail_on: str, now: str | None, engine: str,
-               **live: Any) -> None:
+               runbook_file: Path | None, **live: Any) -> None:
     """Find root causes in a cluster or a snapshot and print them, root causes first.
 
     \b
@@ -199,11 +203,14 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
       kubetriage triage --ssh --ssh-user ops --ssh-jump bastion.example
       kubetriage triage --snapshot ./snap -o markdown > incident.md
       kubetriage triage --snapshot ./snap --rules ./team-rules --disable NET-LB-001
+      kubetriage triage --snapshot ./snap --runbook incident.md -o junit > triage.xml
     """
     knowledge = Knowledge.load(rule_dirs, disable)
     with _open_bundle(snapshot, live) as bundle:
         report = triage(bundle, knowledge, resolve_now(bundle, now), engine)  # type: ignore[arg-type]
     render_report(report, output, Console(width=None if sys.stdout.isatty() else 120))
+    if runbook_file:
+        runbook_file.write_text(incident_markdown(build_incident(report, knowledge)), encoding="utf-8")
     threshold = -1 if fail_on == "never" else SEVERITIES.index(fail_on)
     failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
@@ -230,6 +237,60 @@ def collect_cmd(out: Path, force: bool, **live: Any) -> None:
     for error in bundle.errors:
         click.echo(f"kubetriage: could not collect {error.target}: {error.message}", err=True)
     click.echo(f"snapshot written to {out}", err=True)
+
+
+@main.group("runbook", invoke_without_command=True)
+@click.option("--snapshot", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Snapshot directory; without it, the current kubeconfig context is read live.")
+@click.option("-o", "--output", type=click.Choice(["markdown", "html", "json"]), default="markdown",
+              show_default=True)
+@_RULES_OPTION
+@click.option("--disable", multiple=True, metavar="ID", help="Skip a rule (repeatable).")
+@click.option("--now", metavar="RFC3339", help="Evaluate time-based rules at this instant.")
+@_live_options
+@_ssh_options
+@click.pass_context
+def runbook_group(ctx: click.Context, /, snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
+                  disable: tuple[str, ...], now: str | None, **live: Any) -> None:
+    """Write the incident runbook for a triage: root causes, evidence, the steps to take.
+
+    \b
+    Examples:
+      kubetriage runbook --snapshot ./snap > incident.md
+      kubetriage runbook --snapshot ./snap -o html > incident.html
+      kubetriage runbook show cni-daemonset-recovery
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    knowledge = Knowledge.load(rule_dirs, disable)
+    with _open_bundle(snapshot, live) as bundle:
+        report = triage(bundle, knowledge, resolve_now(bundle, now))
+    incident = build_incident(report, knowledge)
+    if output == "html":
+        click.echo(incident_html(incident), nl=False)
+    elif output == "json":
+        click.echo(json.dumps(incident.as_dict(), indent=2))
+    else:
+        click.echo(incident_markdown(incident), nl=False)
+
+
+@runbook_group.command("show")
+@click.argument("runbook_id")
+@_RULES_OPTION
+def runbook_show(runbook_id: str, rule_dirs: tuple[Path, ...]) -> None:
+    """Print a runbook template, the rules it serves and the facts it reads."""
+    knowledge = Knowledge.load(rule_dirs)
+    book = knowledge.runbooks.get(runbook_id)
+    if book is None:
+        raise KubetriageError(f"no runbook {runbook_id!r} (known: {', '.join(sorted(knowledge.runbooks))})")
+    rules = {r.id: r for r in knowledge.rules}
+    click.echo(f"# {book.path}")
+    click.echo(f"# serves: {', '.join(book.rules)}")
+    for rule_id in book.rules:
+        if rule_id in rules:
+            inputs = ", ".join(f"{a} ({rules[rule_id].kind_of(a)})" for a in sorted(rules[rule_id].always_bound))
+            click.echo(f"# inputs from {rule_id}: {inputs}; plus finding, key, params, cluster")
+    click.echo(Path(book.path).read_text(encoding="utf-8"), nl=False)
 
 
 @main.group("rules")

@@ -10,7 +10,7 @@ from kubetriage.compiler import check_engine_limits, compile_rules
 from kubetriage.errors import KubetriageError, RuleValidationError
 from kubetriage.normalize.signatures import SignatureCatalog
 from kubetriage.rulefile import Rule, load_rules
-from kubetriage.runbook import Runbook, load_runbooks
+from kubetriage.runbook import Runbook, check_runbook_inputs, load_runbooks
 
 
 @dataclass
@@ -24,9 +24,12 @@ class Knowledge:
         """Load and validate everything; user directories may add runbooks and signatures."""
         runbooks = load_runbooks([d / "runbooks" for d in rule_dirs if (d / "runbooks").is_dir()])
         rules = load_rules(rule_dirs, runbook_ids=runbooks)
-        limits = check_engine_limits(compile_rules(rules))
-        if limits:
-            raise RuleValidationError(limits)
+        by_id = {r.id: r for r in rules}
+        problems = check_engine_limits(compile_rules(rules))
+        for book in runbooks.values():
+            problems += check_runbook_inputs(book, by_id)
+        if problems:
+            raise RuleValidationError(problems)
         unknown = sorted(set(disabled) - {r.id for r in rules})
         if unknown:
             raise KubetriageError(f"--disable names unknown rule ids: {', '.join(unknown)}")

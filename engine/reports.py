@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import yaml
@@ -13,7 +14,7 @@ from rich.text import Text
 from kubetriage.findings import Finding
 from kubetriage.triage import TriageReport
 
-FORMATS = ("table", "json", "yaml", "markdown")
+FORMATS = ("table", "json", "yaml", "markdown", "junit")
 _COLOURS = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
@@ -24,6 +25,8 @@ def render_report(report: TriageReport, fmt: str, console: Console) -> None:
         console.file.write(yaml.safe_dump(report.as_dict(), sort_keys=False, allow_unicode=True))
     elif fmt == "markdown":
         console.file.write(markdown(report))
+    elif fmt == "junit":
+        console.file.write(junit(report))
     else:
         _table(report, console)
 
@@ -121,3 +124,29 @@ def _md_finding(f: Finding, level: str, symptom: bool = False) -> list[str]:
              "Subjects: " + ", ".join(f"`{s}`" for s in f.subjects), "", "Evidence:", ""]
     lines += [f"- {e}" for e in f.evidence]
     return [*lines, "", f"Runbook: `{f.runbook}`", ""]
+
+
+def junit(report: TriageReport) -> str:
+    """One testcase per rule: failed when it found something, skipped when it could not run."""
+    suite = ET.Element("testsuite", name="kubetriage", timestamp=report.facts.collected_at or report.facts.now)
+    by_rule: dict[str, list[Finding]] = {}
+    for f in report.findings:
+        by_rule.setdefault(f.rule_id, []).append(f)
+    failures = 0
+    for rule_id in sorted(report.rules_evaluated):
+        case = ET.SubElement(suite, "testcase", classname=f"kubetriage.{rule_id.split('-')[1].lower()}",
+                             name=rule_id)
+        found = by_rule.get(rule_id, [])
+        if found:
+            failures += 1
+            failure = ET.SubElement(case, "failure", type=found[0].severity,
+                                    message=f"{found[0].title}: {len(found)} finding(s)")
+            failure.text = "\n\n".join(f"{f.summary}\n" + "\n".join(f"  - {e}" for e in f.evidence) for f in found)
+    for skipped in report.not_evaluated:
+        case = ET.SubElement(suite, "testcase", classname="kubetriage.not-evaluated", name=skipped["rule_id"])
+        ET.SubElement(case, "skipped", message=f"needs {', '.join(skipped['missing'])}")
+    suite.set("tests", str(len(report.rules_evaluated) + len(report.not_evaluated)))
+    suite.set("failures", str(failures))
+    suite.set("skipped", str(len(report.not_evaluated)))
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

@@ -9,19 +9,17 @@ only bound names, runbooks exist. Errors read ``path:line:col: CODE message``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import jsonschema
 
 from kubetriage.catalog import CATALOG
 from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.schema import check as check_schema
 from kubetriage.templates import attributes_used, names_used
 from kubetriage.yamlsource import LocatedDoc, load_located
 
@@ -109,11 +107,6 @@ class Rule:
         raise KeyError(alias)
 
 
-@cache
-def rule_schema() -> dict[str, Any]:
-    return dict(json.loads(files("kubetriage").joinpath("schemas/rule.v1.json").read_text()))
-
-
 # -- loading ------------------------------------------------------------------------
 def rule_paths(directory: Path) -> list[Path]:
     """Rule files under a directory: ``*.yaml`` except tests and signatures."""
@@ -189,31 +182,11 @@ def load_rule_file(path: Path, problems: list[Problem]) -> Rule | None:
     doc = load_located(path, problems)
     if doc is None:
         return None
-    before = len(problems)
-    _check_schema(doc, problems)
-    if len(problems) > before:
+    invalid = check_schema(doc, "rule", "E100", one_of="a rule needs exactly one of 'match' or 'any_of'")
+    if invalid:
+        problems.extend(invalid)
         return None
     return _RuleBuilder(doc, problems).build()
-
-
-def _check_schema(doc: LocatedDoc, problems: list[Problem]) -> None:
-    validator = jsonschema.Draft202012Validator(rule_schema())
-    for error in validator.iter_errors(doc.value):
-        where = list(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = sorted(error.schema.get("properties", {}))
-            for key in sorted(set(error.instance) - set(allowed)):
-                hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-                problems.append(doc.problem("E100", f"unknown key {key!r}{hint}", [*where, key], key=True))
-        elif error.validator == "oneOf" and not where:
-            problems.append(doc.problem("E100", "a rule needs exactly one of 'match' or 'any_of'"))
-        elif error.validator == "oneOf":
-            problems.append(doc.problem(
-                "E100", "a where value is a scalar, a list of scalars, {ref: alias.field} "
-                "or {param: name}", where))
-        else:
-            at = ".".join(str(p) for p in where) or "rule"
-            problems.append(doc.problem("E100", f"{at}: {error.message}", where))
 
 
 class _RuleBuilder:

@@ -67,13 +67,17 @@ def _duplicate_keys(node: yaml.Node, path: str) -> list[Problem]:
 
 def load_located(path: Path, problems: list[Problem]) -> LocatedDoc | None:
     """Parse one YAML document; append problems and return None when it is unusable."""
-    name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(name, 1, 1, "E100", f"cannot read file: {exc}"))
+        problems.append(Problem(str(path), 1, 1, "E100", f"cannot read file: {exc}"))
         return None
-    loader = yaml.SafeLoader(text)
+    return parse_located(text, str(path), problems)
+
+
+def parse_located(text: str, name: str, problems: list[Problem], first_line: int = 1) -> LocatedDoc | None:
+    """Like load_located for YAML embedded in another file, starting at ``first_line``."""
+    loader = yaml.SafeLoader("\n" * (first_line - 1) + text)
     try:
         root = loader.get_single_node()
         if root is None:

@@ -1,0 +1,180 @@
+"""The incident report: one document per triage, for whoever is on call next.
+
+Headline (what is broken, since when, blast radius), root causes in rank order
+with the symptoms they explain beneath, evidence quoted, each root cause's
+runbook rendered with the real names (read-only diagnosis first, changes last,
+each with verify and rollback), and what could not be checked. Markdown, JSON
+and a self-contained HTML page (no external assets; printable).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any
+
+import jinja2
+from markupsafe import Markup, escape
+
+from kubetriage.catalog import CATALOG
+from kubetriage.findings import Finding
+from kubetriage.knowledge import Knowledge
+from kubetriage.runbook import RenderedRunbook
+from kubetriage.triage import TriageReport
+
+_TIME_FIELDS = ("first_seen", "last_seen")
+
+
+@dataclass
+class Cause:
+    """A root cause, the symptoms it explains, and its runbook for this incident."""
+
+    finding: Finding
+    symptoms: list[Finding]
+    runbook: RenderedRunbook | None
+    runbook_error: str = ""
+
+
+@dataclass
+class Incident:
+    report: TriageReport
+    headline: str
+    since: str
+    blast_radius: dict[str, int]
+    causes: list[Cause] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self.report.as_dict()
+        by_id = {f["id"]: f for f in data["findings"]}
+        return {
+            "cluster": data["cluster"], "collected_at": data["collected_at"], "headline": self.headline,
+            "since": self.since, "blast_radius": self.blast_radius,
+            "root_causes": [{
+                **by_id[c.finding.id],
+                "symptoms": [by_id[s.id] for s in c.symptoms],
+                "runbook": None if c.runbook is None else {
+                    "id": c.runbook.id, "title": c.runbook.title, "body": c.runbook.body,
+                    "steps": [vars(s) for s in c.runbook.steps], "references": list(c.runbook.references)},
+                "runbook_error": c.runbook_error,
+            } for c in self.causes],
+            "coverage": data["coverage"], "rules_evaluated": data["rules_evaluated"],
+        }
+
+
+def runbook_context(finding: Finding, report: TriageReport) -> dict[str, Any]:
+    """What a runbook template sees: the finding, its first match's facts, and the cluster."""
+    cluster = next(report.facts.of_kind("cluster"), None) or CATALOG["cluster"].make(
+        name="", nodes=0, distro="unknown", cloud_provider="", lb_controllers=0, ingress_controllers=0)
+    return {**finding.context, "finding": finding.as_dict(), "cluster": cluster}
+
+
+def build_incident(report: TriageReport, knowledge: Knowledge) -> Incident:
+    by_id = {f.id: f for f in report.findings}
+    causes = []
+    for finding in report.findings:
+        if not finding.root_cause:
+            continue
+        cause = Cause(finding, [by_id[i] for i in finding.explains if i in by_id], None)
+        book = knowledge.runbooks.get(finding.runbook)
+        if book is None:
+            cause.runbook_error = f"runbook {finding.runbook!r} is not installed"
+        else:
+            try:
+                cause.runbook = book.render(runbook_context(finding, report))
+            except jinja2.TemplateError as exc:  # a user runbook may still be wrong at 3 a.m.
+                cause.runbook_error = f"runbook {book.id} failed to render: {exc}"
+        causes.append(cause)
+    radius = Counter(subject.split("/", 1)[0] for subject in {s for f in report.findings for s in f.subjects})
+    return Incident(report, _headline(causes), _since(report.findings), dict(sorted(radius.items())), causes)
+
+
+def _headline(causes: list[Cause]) -> str:
+    if not causes:
+        return "No networking fault found."
+    first = causes[0].finding
+    more = f" (and {len(causes) - 1} more root cause{'s' if len(causes) > 2 else ''})" if len(causes) > 1 else ""
+    return f"{first.title}{more}"
+
+
+def _since(findings: list[Finding]) -> str:
+    moments = [str(fact.get(name)) for f in findings for firing in f.context.get("firings", [])
+               for fact in firing.values() for name in _TIME_FIELDS if fact.get(name)]
+    return min(moments, default="")
+
+
+# -- Markdown ---------------------------------------------------------------------------
+def incident_markdown(incident: Incident) -> str:
+    data = incident.report.as_dict()
+    radius = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in incident.blast_radius.items())
+    out = [f"# Incident: {incident.headline}", "",
+           f"- Cluster: {data['cluster'] or 'unknown'}, collected {data['collected_at'] or 'unknown'}",
+           f"- Since: {incident.since or 'unknown'}",
+           f"- Blast radius: {radius or 'none'}",
+           f"- Rules evaluated: {data['rules_evaluated']}", ""]
+    for n, cause in enumerate(incident.causes, 1):
+        f = cause.finding
+        out += [f"## {n}. Root cause: {f.title}", "", f"**{f.severity}** · `{f.rule_id}` · confidence "
+                f"{f.confidence} · finding `{f.id}`", "", f.summary, "",
+                "Affected: " + ", ".join(f"`{s}`" for s in f.subjects), "", "Evidence:", ""]
+        out += [f"- {_md_escape(line)}" for line in f.evidence]
+        out.append("")
+        for s in cause.symptoms:
+            out += [f"### Symptom: {s.title} (`{s.rule_id}`, {s.severity})", "", s.summary, ""]
+            out += [f"- {_md_escape(line)}" for line in s.evidence]
+            out.append("")
+        if cause.runbook:
+            out += [cause.runbook.markdown(level=3), ""]
+        else:
+            out += [f"> {cause.runbook_error}", ""]
+    out += _coverage_md(data["coverage"])
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _coverage_md(coverage: dict[str, Any]) -> list[str]:
+    out = ["## What could not be checked", ""]
+    out += [f"- `{e['target']}` ({e['source']}): {e['message']}" for e in coverage["errors"]]
+    out += [f"- {n['rule_id']} not evaluated: needs {', '.join(n['missing'])}" for n in coverage["not_evaluated"]]
+    out += [f"- Not collected: {', '.join(coverage['missing'])}" if coverage["missing"] else "- Everything was "
+            "collected."]
+    return [*out, ""]
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+# -- HTML -------------------------------------------------------------------------------
+def incident_html(incident: Incident) -> str:
+    """A self-contained page: inline CSS and JS, nothing fetched, readable when printed."""
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["prose"] = _prose_html
+    source = files("kubetriage").joinpath("templates/incident.html.j2").read_text(encoding="utf-8")
+    return env.from_string(source).render(incident=incident, data=incident.as_dict())
+
+
+def _prose_html(text: str) -> Markup:
+    """The little Markdown runbook bodies use: '#' headings, paragraphs, `code`. Escaped first."""
+    html, paragraph = [], []
+
+    def flush() -> None:
+        if paragraph:
+            html.append(f"<p>{_inline(' '.join(paragraph))}</p>")
+            paragraph.clear()
+
+    for line in text.splitlines():
+        if line.startswith("#"):
+            flush()
+            html.append(f"<h4>{_inline(line.lstrip('#').strip())}</h4>")
+        elif line.strip():
+            paragraph.append(line.strip())
+        else:
+            flush()
+    flush()
+    return Markup("\n".join(html))
+
+
+def _inline(text: str) -> str:
+    parts = str(escape(text)).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))

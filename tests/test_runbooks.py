@@ -1,0 +1,205 @@
+"""Runbooks render for every rule's fire cases, hostile names stay inert, the HTML page works."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubetriage.errors import RuleValidationError
+from kubetriage.facts import FactBase
+from kubetriage.findings import Finding
+from kubetriage.incident import runbook_context
+from kubetriage.knowledge import Knowledge
+from kubetriage.ruletests import cases_path, complete
+from kubetriage.triage import TriageReport, run_rules
+
+from .conftest import OUTAGE, ROOT, Run
+
+KNOWLEDGE = Knowledge.load()
+GOLDEN = Path(__file__).parent / "golden" / "runbooks"
+UPDATE = os.environ.get("KUBETRIAGE_UPDATE_GOLDEN") == "1"
+
+
+def _fire_cases() -> list[Any]:
+    import yaml
+
+    out = []
+    for rule in KNOWLEDGE.rules:
+        doc = yaml.safe_load(cases_path(rule).read_text())
+        for i, case in enumerate(c for c in doc["cases"] if c["expect"] == "fire"):
+            out.append(pytest.param(rule, case, i, id=f"{rule.id}-{i}"))
+    return out
+
+
+def _findings(rule: Any, facts: list[dict[str, Any]]) -> list[Finding]:
+    return run_rules([rule], [complete(f, "case") for f in facts])
+
+
+def _report(findings: list[Finding], facts: list[dict[str, Any]] | None = None) -> TriageReport:
+    base = FactBase(facts=[complete(f, "case") for f in facts or []])
+    return TriageReport(base, findings, [], [])
+
+
+@pytest.mark.parametrize(("rule", "case", "index"), _fire_cases())
+def test_every_runbook_renders_for_every_fire_case(rule: Any, case: dict[str, Any], index: int) -> None:
+    book = KNOWLEDGE.runbooks[rule.runbook]
+    for finding in _findings(rule, case["facts"]):
+        rendered = book.render(runbook_context(finding, _report([finding])))
+        text = rendered.markdown()
+        assert finding.summary in text and "{{" not in text
+        if index == 0:  # the first fire case of each rule is pinned as a golden file
+            golden = GOLDEN / f"{book.id}.{rule.id}.md"
+            if UPDATE:
+                golden.parent.mkdir(parents=True, exist_ok=True)
+                golden.write_text(text)
+            assert text == golden.read_text(), f"{golden} is stale: rerun with KUBETRIAGE_UPDATE_GOLDEN=1"
+
+
+HOSTILE = {"namespace": "ns'; touch /tmp/kt-pwned-1 #", "name": "$(touch /tmp/kt-pwned-2)\nrm -rf /",
+           "node": "`touch /tmp/kt-pwned-3`"}
+
+
+def test_hostile_names_are_quoted_and_inert(tmp_path: Path) -> None:
+    """Every command of every built-in runbook, rendered with hostile names, is run by bash
+    against a fake kubectl: nothing but the intended argv happens."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    log = tmp_path / "argv.jsonl"
+    for tool in ("kubectl", "grep", "openssl", "base64", "crictl", "journalctl", "systemctl", "tail", "ls"):
+        (fake / tool).write_text(f"#!{sys.executable}\nimport json, sys\n"
+                                 f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+        (fake / tool).chmod(0o755)
+    context_facts: dict[str, dict[str, Any]] = {
+        "ds": {"kind": "workload", "type": "DaemonSet", **{k: HOSTILE[k] for k in ("namespace", "name")}},
+        "hit": {"kind": "signature_hit", "node": HOSTILE["node"]},
+        "backend": {"kind": "ingress_backend", "namespace": HOSTILE["namespace"], "ingress": HOSTILE["name"],
+                    "service": HOSTILE["name"]},
+        "cert": {"kind": "tls_certificate", "namespace": HOSTILE["namespace"], "secret_name": HOSTILE["name"]},
+        "tls": {"kind": "ingress_tls", "namespace": HOSTILE["namespace"], "hosts": [HOSTILE["name"]]},
+        "svc": {"kind": "service", "namespace": HOSTILE["namespace"], "name": HOSTILE["name"]},
+    }
+    bound = {alias: complete(fact, "hostile") for alias, fact in context_facts.items()}
+    finding = Finding(id="x", rule_id="NET-X-001", severity="high", confidence="high", title="t",
+                      summary="s", subjects=[], evidence=[], runbook="", matches=1, key=[HOSTILE["node"]],
+                      context={**bound, "key": [HOSTILE["node"]], "params": {}, "rule": {}, "firings": [bound]})
+    ran = 0
+    for book in KNOWLEDGE.runbooks.values():
+        for step in book.render(runbook_context(finding, _report([finding]))).steps:
+            for command in (step.run, step.verify):
+                if not command or "<" in command:  # placeholders for the human (e.g. <leaked-ip>)
+                    continue
+                subprocess.run(["/bin/bash", "-c", command], env={"PATH": str(fake)}, capture_output=True,
+                               timeout=30, check=False)
+                ran += 1
+    assert ran > 10
+    assert not list(Path("/tmp").glob("kt-pwned-*"))
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert ["-n", HOSTILE["namespace"], "describe", "daemonset", HOSTILE["name"]] in calls
+    assert any(HOSTILE["node"] in " ".join(c) for c in calls)
+
+
+def _user_runbook(tmp_path: Path, front: str, body: str = "## Meaning\n{{ finding.summary }}\n") -> Path:
+    rules = tmp_path / "rules"
+    (rules / "runbooks").mkdir(parents=True)
+    (rules / "NET-ING-001.yaml").write_text((ROOT / "rules" / "ingress" / "NET-ING-001.yaml").read_text())
+    (rules / "runbooks" / "ingress-backend-missing.md").write_text(f"---\n{front}---\n{body}")
+    return rules
+
+
+BASE = ("id: ingress-backend-missing\ntitle: Fix it\nrules: [NET-ING-001]\nsteps:\n"
+        "  - id: look\n    title: Look\n    risk: read-only\n")
+
+
+@pytest.mark.parametrize(("front", "body", "message"), [
+    (BASE + "    run: kubectl describe ingress {{ backend.ingress }}\n", "x",
+     "ingress-backend-missing.md:9:10: E121 '{{ backend.ingress }}' goes into a command without '| shell_quote'"),
+    (BASE + "    run: kubectl get svc {{ backend.servce | shell_quote }}\n", "x",
+     "E122 reads backend.servce: ingress_backend has no field 'servce'"),
+    (BASE + "    run: kubectl get svc {{ pod.name | shell_quote }}\n", "x",
+     "E122 reads ['pod'], which NET-ING-001 does not bind in every finding"),
+    (BASE.replace("read-only", "disruptive") + "    run: kubectl delete svc x\n", "x",
+     "ingress-backend-missing.md:6:5: E121 step 'look' changes the cluster (disruptive): it needs a verify "
+     "command and a rollback"),
+    (BASE + "    run: kubectl get svc\n    sudo: true\n", "x", "E120 unknown key 'sudo'"),
+    (BASE + "    run: kubectl get svc\n", "{{ finding.summary ", "E105 body template does not parse"),
+])
+def test_runbook_mistakes_fail_at_lint_time(tmp_path: Path, front: str, body: str, message: str) -> None:
+    with pytest.raises(RuleValidationError) as raised:
+        Knowledge.load([_user_runbook(tmp_path, front, body)])
+    assert message in str(raised.value)
+
+
+def test_user_runbook_overrides_builtin(tmp_path: Path) -> None:
+    rules = _user_runbook(tmp_path, BASE + "    run: kubectl -n {{ backend.namespace | shell_quote }} get svc\n")
+    assert Knowledge.load([rules]).runbooks["ingress-backend-missing"].title == "Fix it"
+
+
+def test_triage_writes_incident_runbook_and_junit(tmp_path: Path, kubetriage: Run) -> None:
+    incident = tmp_path / "incident.md"
+    proc = kubetriage("triage", "--snapshot", OUTAGE, "--runbook", incident, "-o", "junit")
+    assert proc.returncode == 1
+    suite = ET.fromstring(proc.stdout)
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("6", "3", "0")
+    failed = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert failed == {"NET-CNI-001", "NET-CNI-002", "NET-ING-005"}
+    text = incident.read_text()
+    assert text.startswith("# Incident: CNI DaemonSet is not fully ready (and 1 more root cause)")
+    assert "Blast radius: 1 DaemonSet, 1 Ingress, 1 Node, 3 Pods, 1 Secret" in text
+    # read-only diagnosis before changes; the changes with verify and rollback; RKE2 paths
+    assert text.index("Diagnosis (read-only)") < text.index("Mitigation (changes")
+    assert "kubectl -n kube-system rollout undo daemonset/rke2-canal" in text
+    assert "/var/lib/rancher/rke2/agent/logs/kubelet.log" in text
+    assert "openssl x509 -noout -dates" in text
+    assert text.rstrip().endswith("Everything was collected.")
+
+
+def test_runbook_json_and_show(kubetriage: Run) -> None:
+    data = json.loads(kubetriage("runbook", "--snapshot", OUTAGE, "-o", "json").stdout)
+    assert [c["rule_id"] for c in data["root_causes"]] == ["NET-CNI-001", "NET-ING-005"]
+    assert data["root_causes"][0]["symptoms"][0]["rule_id"] == "NET-CNI-002"
+    risks = [s["risk"] for s in data["root_causes"][0]["runbook"]["steps"]]
+    assert "disruptive" in risks
+    shown = kubetriage("runbook", "show", "cni-daemonset-recovery")
+    assert shown.returncode == 0 and "inputs from NET-CNI-001: ds (workload)" in shown.stdout
+    assert kubetriage("runbook", "show", "nope").returncode == 2
+
+
+def test_html_report_in_headless_chromium(tmp_path: Path, kubetriage: Run) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is installed by `make test` (Debian package chromium)"
+    page = tmp_path / "incident.html"
+    page.write_text(kubetriage("runbook", "--snapshot", OUTAGE, "-o", "html").stdout)
+    html = page.read_text()
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html.split("<body")[0]
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-ready="true"' in dom  # the inline script ran
+    assert "Root cause 1: CNI DaemonSet is not fully ready" in dom
+    assert "Root cause 2: Ingress TLS certificate has expired" in dom
+    assert dom.count('class="copy"') == dom.count("<pre>") > 5
+    shot = tmp_path / "incident.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_html_escapes_cluster_controlled_text() -> None:
+    from kubetriage.incident import build_incident, incident_html
+
+    evil = "<script>alert('x')</script>"
+    finding = Finding(id="f", rule_id="NET-ING-001", severity="high", confidence="high", title="t",
+                      summary=f"Service {evil}", subjects=[f"Service/a/{evil}"], evidence=[evil],
+                      runbook="nope", matches=1, key=[evil], context={})
+    html = incident_html(build_incident(_report([finding]), KNOWLEDGE))
+    assert evil not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "runbook &#39;nope&#39; is not installed" in html
