@@ -10,25 +10,36 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+import yaml
+from click.core import ParameterSource
 from rich.console import Console
 
 from kubetriage import __version__
 from kubetriage.bundle import Bundle
+from kubetriage.catalog import CATALOG
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.collectors.writer import prepare_directory, write_snapshot
+from kubetriage.config import Config, load_config, search_path
 from kubetriage.errors import KubetriageError, RuleValidationError
+from kubetriage.explain import explain
 from kubetriage.incident import build_incident, incident_html, incident_markdown
 from kubetriage.knowledge import Knowledge
+from kubetriage.normalize import normalize
+from kubetriage.normalize.signatures import SignatureCatalog
 from kubetriage.reports import FORMATS, render_report
-from kubetriage.rulefile import SEVERITIES
+from kubetriage.ruledocs import write_docs
+from kubetriage.rulefile import SEVERITIES, load_rules
 from kubetriage.ruletests import run_rule_tests
-from kubetriage.triage import resolve_now, triage
+from kubetriage.scaffold import scaffold
+from kubetriage.schema import SCHEMAS, schema
+from kubetriage.triage import evaluable, resolve_now, triage
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -67,6 +78,31 @@ def main() -> None:
       kubetriage triage --snapshot DIR -o json --fail-on critical
       kubetriage rules list
     """
+
+
+_CONFIG_OPTION = click.option(
+    "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Config file (default: ./kubetriage.yaml, then ~/.config/kubetriage/kubetriage.yaml).")
+
+
+@dataclass
+class _Setup:
+    """The config file merged with command-line options, and the knowledge base it selects."""
+
+    config: Config
+    knowledge: Knowledge
+    params: dict[str, dict[str, Any]]
+
+
+def _setup(config_path: Path | None, rule_dirs: Sequence[Path] = (), disable: Sequence[str] = ()) -> _Setup:
+    config = load_config(config_path)
+    declared = {r.id: r.params for r in load_rules([*config.rule_dirs, *rule_dirs])}
+    problems = config.check_against(declared)
+    if problems:
+        raise RuleValidationError(problems)
+    knowledge = Knowledge.load([*config.rule_dirs, *rule_dirs], [*config.disable, *disable],
+                               config.runbook_dirs, config.severity)
+    return _Setup(config, knowledge, config.rule_params(declared))
 
 
 def _live_options(func: Any) -> Any:
@@ -126,6 +162,23 @@ def _ssh_options(func: Any) -> Any:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+_SSH_CONFIG_KEYS = {"user": "ssh_user", "key": "ssh_key", "jump": "ssh_jump", "host_key_policy": "ssh_host_key_policy",
+                    "known_hosts": "ssh_known_hosts", "inventory": "ssh_inventory", "concurrency": "ssh_concurrency",
+                    "sudo": "ssh_sudo", "distro": "distro", "password_env": "ssh_password_env"}
+
+
+def _apply_ssh_defaults(opts: dict[str, Any], config: Config) -> None:
+    """Config-file SSH settings fill in options left at their defaults on the command line."""
+    ctx = click.get_current_context()
+    given = {k for k in opts if ctx.get_parameter_source(k) not in (None, ParameterSource.DEFAULT)}
+    for key, option in _SSH_CONFIG_KEYS.items():
+        if key in config.ssh and option not in given:
+            value = config.ssh[key]
+            opts[option] = Path(value) if option in ("ssh_known_hosts", "ssh_inventory") else value
+    if "log_window" in config.thresholds and "since" not in given:
+        opts["since"] = config.thresholds["log_window"]
 
 
 def _ssh_bundle(base: Bundle, opts: dict[str, Any]) -> Bundle:
@@ -191,9 +244,10 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
               hidden=True, help="Rule evaluator (oracle: the plain-Python test oracle).")
 @click.option("--runbook", "runbook_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the incident runbook (Markdown) to this file.")
+@_CONFIG_OPTION
 def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
                disable: tuple[str, ...], fail_on: str, now: str | None, engine: str,
-               runbook_file: Path | None, **live: Any) -> None:
+               runbook_file: Path | None, config_path: Path | None, **live: Any) -> None:
     """Find root causes in a cluster or a snapshot and print them, root causes first.
 
     \b
@@ -205,12 +259,14 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
       kubetriage triage --snapshot ./snap --rules ./team-rules --disable NET-LB-001
       kubetriage triage --snapshot ./snap --runbook incident.md -o junit > triage.xml
     """
-    knowledge = Knowledge.load(rule_dirs, disable)
+    setup = _setup(config_path, rule_dirs, disable)
+    _apply_ssh_defaults(live, setup.config)
     with _open_bundle(snapshot, live) as bundle:
-        report = triage(bundle, knowledge, resolve_now(bundle, now), engine)  # type: ignore[arg-type]
+        report = triage(bundle, setup.knowledge, resolve_now(bundle, now), engine,  # type: ignore[arg-type]
+                        setup.params, setup.config.exclude)
     render_report(report, output, Console(width=None if sys.stdout.isatty() else 120))
     if runbook_file:
-        runbook_file.write_text(incident_markdown(build_incident(report, knowledge)), encoding="utf-8")
+        runbook_file.write_text(incident_markdown(build_incident(report, setup.knowledge)), encoding="utf-8")
     threshold = -1 if fail_on == "never" else SEVERITIES.index(fail_on)
     failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
@@ -249,9 +305,10 @@ def collect_cmd(out: Path, force: bool, **live: Any) -> None:
 @click.option("--now", metavar="RFC3339", help="Evaluate time-based rules at this instant.")
 @_live_options
 @_ssh_options
+@_CONFIG_OPTION
 @click.pass_context
 def runbook_group(ctx: click.Context, /, snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
-                  disable: tuple[str, ...], now: str | None, **live: Any) -> None:
+                  disable: tuple[str, ...], now: str | None, config_path: Path | None, **live: Any) -> None:
     """Write the incident runbook for a triage: root causes, evidence, the steps to take.
 
     \b
@@ -262,10 +319,12 @@ def runbook_group(ctx: click.Context, /, snapshot: Path | None, output: str, rul
     """
     if ctx.invoked_subcommand is not None:
         return
-    knowledge = Knowledge.load(rule_dirs, disable)
+    setup = _setup(config_path, rule_dirs, disable)
+    _apply_ssh_defaults(live, setup.config)
     with _open_bundle(snapshot, live) as bundle:
-        report = triage(bundle, knowledge, resolve_now(bundle, now))
-    incident = build_incident(report, knowledge)
+        report = triage(bundle, setup.knowledge, resolve_now(bundle, now), "durable", setup.params,
+                        setup.config.exclude)
+    incident = build_incident(report, setup.knowledge)
     if output == "html":
         click.echo(incident_html(incident), nl=False)
     elif output == "json":
@@ -300,9 +359,10 @@ def rules_group() -> None:
 
 @rules_group.command("list")
 @_RULES_OPTION
-def rules_list(rule_dirs: tuple[Path, ...]) -> None:
+@_CONFIG_OPTION
+def rules_list(rule_dirs: tuple[Path, ...], config_path: Path | None) -> None:
     """One line per rule: id, severity, title, origin."""
-    for rule in sorted(Knowledge.load(rule_dirs).rules, key=lambda r: r.id):
+    for rule in sorted(_setup(config_path, rule_dirs).knowledge.rules, key=lambda r: r.id):
         origin = rule.origin + (" (overrides built-in)" if rule.overrides else "")
         click.echo(f"{rule.id:<13} {rule.severity:<9} {rule.title}  [{origin}]")
 
@@ -322,10 +382,11 @@ def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
 
 @rules_group.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
-def rules_lint(paths: tuple[Path, ...]) -> None:
+@_CONFIG_OPTION
+def rules_lint(paths: tuple[Path, ...], config_path: Path | None) -> None:
     """Validate rule directories (default: the built-in rules); report every problem."""
     try:
-        knowledge = Knowledge.load(paths)
+        knowledge = _setup(config_path, paths).knowledge
     except RuleValidationError as exc:
         for problem in exc.problems:
             click.echo(str(problem))
@@ -338,14 +399,16 @@ def rules_lint(paths: tuple[Path, ...]) -> None:
 @rules_group.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--rule", "rule_ids", multiple=True, metavar="ID", help="Only this rule (repeatable).")
-def rules_test(paths: tuple[Path, ...], rule_ids: tuple[str, ...]) -> None:
+@_CONFIG_OPTION
+def rules_test(paths: tuple[Path, ...], rule_ids: tuple[str, ...], config_path: Path | None) -> None:
     """Run each rule's test cases through durable_rules and the oracle.
 
     With PATHs, tests the rules in those directories; otherwise the built-in rules.
     """
-    knowledge = Knowledge.load(paths)
+    knowledge = _setup(config_path, paths).knowledge
     if paths:
-        user = {r.id for r in knowledge.rules if r.origin == "user"}
+        user = {r.id for r in knowledge.rules
+                if any(Path(r.path).resolve().is_relative_to(p.resolve()) for p in paths)}
         rule_ids = tuple(i for i in (rule_ids or user) if i in user)
     passed = failed = 0
     for result in run_rule_tests(knowledge, rule_ids or None):
@@ -356,3 +419,116 @@ def rules_test(paths: tuple[Path, ...], rule_ids: tuple[str, ...]) -> None:
         passed, failed = passed + result.passed, failed + (not result.passed)
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(EXIT_FINDINGS if failed or not passed else EXIT_OK)
+
+
+@rules_group.command("explain")
+@click.argument("rule_id")
+@click.option("--snapshot", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Snapshot directory (without it, the live cluster).")
+@click.option("--now", metavar="RFC3339", help="Evaluate time-based facts at this instant.")
+@_RULES_OPTION
+@_CONFIG_OPTION
+@_live_options
+def rules_explain(rule_id: str, snapshot: Path | None, now: str | None, rule_dirs: tuple[Path, ...],
+                  config_path: Path | None, **live: Any) -> None:
+    """Why a rule fired, or which condition stopped it, pattern by pattern.
+
+    \b
+    Example:
+      kubetriage rules explain NET-ING-005 --snapshot ./snap
+    """
+    setup = _setup(config_path, rule_dirs)
+    rule = next((r for r in setup.knowledge.rules if r.id == rule_id), None)
+    if rule is None:
+        raise KubetriageError(f"no rule with id {rule_id!r} (see `kubetriage rules list`)")
+    live.update(ssh=False, ssh_inventory=None)
+    with _open_bundle(snapshot, live) as bundle:
+        facts = normalize(bundle, resolve_now(bundle, now), setup.knowledge.signatures)
+    click.echo(f"{rule.id} — {rule.title}")
+    _, skipped = evaluable([rule], facts)
+    if skipped:
+        click.echo(f"not evaluated: needs {', '.join(skipped[0]['missing'])} (not collected)")
+    for trace in explain(rule, facts.facts, setup.params.get(rule.id)):
+        click.echo("\n".join(trace.lines()))
+
+
+@rules_group.command("new")
+@click.argument("target", metavar="DIR/NAME")
+@click.option("--id", "rule_id", default="", help="Rule id (default: NET-CUSTOM-NNN, the next free one).")
+def rules_new(target: str, rule_id: str) -> None:
+    """Scaffold a rule, its test cases and its runbook; they lint and pass as generated.
+
+    \b
+    Example:
+      kubetriage rules new my-team/ingress-wrong-port && kubetriage rules test my-team
+    """
+    for path in scaffold(Path(target), rule_id):
+        click.echo(f"created {path}")
+
+
+@main.command("facts")
+@click.option("--snapshot", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Snapshot directory (without it, the live cluster).")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(sorted(CATALOG)), help="Only this fact kind.")
+@click.option("-o", "--output", type=click.Choice(["yaml", "json", "catalog"]), default="yaml", show_default=True,
+              help="catalog: describe the fact kinds and their fields instead.")
+@click.option("--now", metavar="RFC3339", help="Evaluate time-based facts at this instant.")
+@_live_options
+def facts_cmd(snapshot: Path | None, kinds: tuple[str, ...], output: str, now: str | None, **live: Any) -> None:
+    """The fact base rules see (or, with -o catalog, what each fact kind means)."""
+    if output == "catalog":
+        for kind in (CATALOG[k] for k in (kinds or sorted(CATALOG))):
+            click.echo(f"{kind.name}: {kind.description}  [needs {', '.join(kind.sources)}]")
+            for name, spec in kind.fields.items():
+                click.echo(f"  {name} ({spec.type.__name__}): {spec.description}")
+        return
+    live.update(ssh=False, ssh_inventory=None)
+    with _open_bundle(snapshot, live) as bundle:
+        base = normalize(bundle, resolve_now(bundle, now), SignatureCatalog.load())
+    selected = [f for f in base.facts if not kinds or f["kind"] in kinds]
+    if output == "json":
+        click.echo(json.dumps(selected, indent=2))
+    else:
+        click.echo(yaml.safe_dump(selected, sort_keys=False, allow_unicode=True), nl=False)
+
+
+@main.command("schema")
+@click.argument("name", type=click.Choice(SCHEMAS))
+def schema_cmd(name: str) -> None:
+    """Print the JSON Schema of rule, runbook or config files (for editor completion)."""
+    click.echo(json.dumps(schema(name), indent=2))
+
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect the configuration file."""
+
+
+@config_group.command("show")
+@_CONFIG_OPTION
+def config_show(config_path: Path | None) -> None:
+    """Print the effective configuration and where each value came from."""
+    config = load_config(config_path)
+    if config.path is None:
+        click.echo(f"# no config file (looked for {', '.join(map(str, search_path()))}); defaults apply")
+    values = {
+        "rules": [str(p) for p in config.rule_dirs], "runbooks": [str(p) for p in config.runbook_dirs],
+        "disable": config.disable, "severity": config.severity, "params": config.params,
+        "thresholds": config.thresholds,
+        "exclude": [{k: v for k, v in vars(e).items() if v} for e in config.exclude], "ssh": config.ssh,
+    }
+    for key, value in values.items():
+        source = config.origins.get(key, "default")
+        click.echo(f"# {key}: from {source}")
+        click.echo(yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False), nl=False)
+
+
+@rules_group.command("docs")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/rules"),
+              show_default=True, help="Directory for <ID>.md pages and the catalog README.md.")
+@_RULES_OPTION
+@_CONFIG_OPTION
+def rules_docs(out: Path, rule_dirs: tuple[Path, ...], config_path: Path | None) -> None:
+    """Generate one documentation page per rule, and the catalog."""
+    for path in write_docs(_setup(config_path, rule_dirs).knowledge, out):
+        click.echo(f"wrote {path}")

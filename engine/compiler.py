@@ -85,11 +85,12 @@ def _variants(alt: Alternative) -> list[tuple[Pattern, ...]]:
 
 def _pattern(pattern: Pattern, params: dict[str, Any]) -> dict[str, Any]:
     tests: list[dict[str, Any]] = [{"kind": pattern.fact}]
-    tests += [_condition(c, params) for c in pattern.conditions]
+    tests += [condition_json(c, params) for c in pattern.conditions]
     return {"$and": tests}
 
 
-def _condition(c: Condition, params: dict[str, Any]) -> dict[str, Any]:
+def condition_json(c: Condition, params: dict[str, Any]) -> dict[str, Any]:
+    """One condition in durable JSON (also what `rules explain` evaluates)."""
     value = params[c.param] if c.param else c.value
     if isinstance(value, Ref):
         rvalue: dict[str, str] = {"$m": value.field} if value.alias == "self" else {value.alias: value.field}

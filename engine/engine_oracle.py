@@ -45,12 +45,13 @@ def _value(rvalue: Any, fact: Fact, bound: dict[str, Fact]) -> Any:
     return rvalue
 
 
-def _test(cond: dict[str, Any], fact: Fact, bound: dict[str, Fact]) -> bool:
+def matches(cond: dict[str, Any], fact: Fact, bound: dict[str, Fact]) -> bool:
+    """Whether ``fact`` satisfies a compiled condition, given the facts bound so far."""
     ((op, body),) = cond.items()
     if op == "$and":
-        return all(_test(c, fact, bound) for c in body)
+        return all(matches(c, fact, bound) for c in body)
     if op == "$or":
-        return any(_test(c, fact, bound) for c in body)
+        return any(matches(c, fact, bound) for c in body)
     if op in ("$mt", "$imt"):
         ((field, pattern),) = body.items()
         value = fact.get(field)
@@ -97,5 +98,5 @@ def _match(slots: list[tuple[str, dict[str, Any]]], by_kind: dict[str, list[Fact
     kind = cond["$and"][0]["kind"]
     used = {id(f) for f in bound.values()}
     for fact in by_kind.get(kind, ()):
-        if id(fact) not in used and _test(cond, fact, bound):
+        if id(fact) not in used and matches(cond, fact, bound):
             yield from _match(rest, by_kind, {**bound, alias: fact})

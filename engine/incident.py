@@ -156,7 +156,8 @@ def incident_html(incident: Incident) -> str:
 
 def _prose_html(text: str) -> Markup:
     """The little Markdown runbook bodies use: '#' headings, paragraphs, `code`. Escaped first."""
-    html, paragraph = [], []
+    html: list[str] = []
+    paragraph: list[str] = []
 
     def flush() -> None:
         if paragraph:

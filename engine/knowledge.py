@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,14 @@ class Knowledge:
     runbooks: dict[str, Runbook]
 
     @classmethod
-    def load(cls, rule_dirs: Sequence[Path] = (), disabled: Sequence[str] = ()) -> Knowledge:
-        """Load and validate everything; user directories may add runbooks and signatures."""
-        runbooks = load_runbooks([d / "runbooks" for d in rule_dirs if (d / "runbooks").is_dir()])
+    def load(cls, rule_dirs: Sequence[Path] = (), disabled: Sequence[str] = (),
+             runbook_dirs: Sequence[Path] = (), severity: dict[str, str] | None = None) -> Knowledge:
+        """Load and validate everything; user directories may add runbooks and signatures.
+        ``severity`` overrides a rule's severity by id (from the config file)."""
+        runbooks = load_runbooks([d / "runbooks" for d in rule_dirs if (d / "runbooks").is_dir()]
+                                 + list(runbook_dirs))
         rules = load_rules(rule_dirs, runbook_ids=runbooks)
+        rules = [dataclasses.replace(r, severity=(severity or {}).get(r.id, r.severity)) for r in rules]
         by_id = {r.id: r for r in rules}
         problems = check_engine_limits(compile_rules(rules))
         for book in runbooks.values():

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from kubetriage.bundle import Bundle
 from kubetriage.compiler import compile_rules
+from kubetriage.config import Exclusion
 from kubetriage.errors import KubetriageError
 from kubetriage.evaluation import EngineName, evaluator
 from kubetriage.facts import FactBase
-from kubetriage.findings import Finding, build_findings
+from kubetriage.findings import Finding, build_findings, rank
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
 from kubetriage.normalize.common import parse_time
@@ -33,6 +35,7 @@ class TriageReport:
     rules_evaluated: list[str]
     not_evaluated: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
+    suppressed: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,7 @@ class TriageReport:
                 "not_evaluated": self.not_evaluated,
             },
             "rules_evaluated": len(self.rules_evaluated),
+            "suppressed": self.suppressed,
         }
 
 
@@ -89,15 +93,28 @@ def run_rules(rules: list[Rule], facts: list[dict[str, Any]], engine: EngineName
 
 
 def triage(bundle: Bundle, knowledge: Knowledge, now: datetime, engine: EngineName = "durable",
-           params: dict[str, dict[str, Any]] | None = None) -> TriageReport:
+           params: dict[str, dict[str, Any]] | None = None,
+           exclusions: Sequence[Exclusion] = ()) -> TriageReport:
     started = time.perf_counter()
     facts = normalize(bundle, now, knowledge.signatures)
     normalized = time.perf_counter()
     rules, skipped = evaluable(knowledge.rules, facts)
-    findings = run_rules(rules, facts.facts, engine, params)
+    findings, suppressed = [], []
+    for finding in run_rules(rules, facts.facts, engine, params):
+        reason = next((e.reason for e in exclusions if e.matches(finding.rule_id, finding.subjects)), None)
+        if reason is None:
+            findings.append(finding)
+        else:
+            suppressed.append({"id": finding.id, "rule_id": finding.rule_id, "subject": finding.subjects[0],
+                               "reason": reason})
+    hidden = {s["id"] for s in suppressed}
+    for finding in findings:  # links to suppressed findings go with them
+        finding.explains = [i for i in finding.explains if i not in hidden]
+        finding.explained_by = [i for i in finding.explained_by if i not in hidden]
+        finding.root_cause = not finding.explained_by
     done = time.perf_counter()
     return TriageReport(
-        facts=facts, findings=findings, rules_evaluated=[r.id for r in rules],
-        not_evaluated=skipped,
+        facts=facts, findings=rank(findings), rules_evaluated=[r.id for r in rules],
+        not_evaluated=skipped, suppressed=suppressed,
         timings={"normalize": normalized - started, "evaluate": done - normalized},
     )
