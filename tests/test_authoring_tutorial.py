@@ -16,8 +16,8 @@ BLOCK = re.compile(r"(?:<!-- file: (?P<file>\S+) -->\n)?```(?P<lang>\w+)\n(?P<bo
 
 def test_authoring_tutorial_runs(tmp_path: Path) -> None:
     (tmp_path / "examples").symlink_to(ROOT / "examples")
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    env = {**os.environ, "HOME": str(tmp_path), "PATH": path}
+    search = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "HOME": str(tmp_path), "PATH": search}
     text = (ROOT / "docs" / "authoring.md").read_text()
     commands = 0
     for block in BLOCK.finditer(text):
