@@ -39,6 +39,14 @@ class FactKind:
     sources: tuple[str, ...]  # all required; "a|b" means either
     fields: Mapping[str, Field]
 
+    def filled(self, **values: Any) -> dict[str, Any]:
+        """A fact from some fields; the others take their type's zero value (for tests and defaults)."""
+        zero: dict[type, Any] = {str: "", int: 0, bool: False, list: []}
+        unknown = set(values) - set(self.fields)
+        if unknown:
+            raise TypeError(f"{self.name} has no field(s) {sorted(unknown)}")
+        return self.make(**{name: values.get(name, zero[spec.type]) for name, spec in self.fields.items()})
+
     def make(self, **values: Any) -> dict[str, Any]:
         """Build a fact, checking names and types so a normalizer bug fails loudly."""
         fact: dict[str, Any] = {"kind": self.name}
@@ -76,6 +84,9 @@ CATALOG: dict[str, FactKind] = {
             distro=Field(S, "Kubernetes distribution: rke2, k3s, kubeadm or unknown."),
             cloud_provider=Field(S, "Provider from node spec.providerID (aws, gce...), or ''."),
             lb_controllers=Field(N, "Workloads that implement LoadBalancer Services."),
+            cni=Field(S, "The CNI the cni-role DaemonSet runs (calico, canal, flannel, cilium...), or ''."),
+            pod_cidr_ipam=Field(B, "The CNI hands out pod IPs from each node's podCIDR (host-local IPAM)."),
+            nodes_with_pod_cidr=Field(N, "Nodes that have a spec.podCIDR."),
             ingress_controllers=Field(N, "Workloads with the ingress-controller role."),
         ),
         _kind(
@@ -142,6 +153,9 @@ CATALOG: dict[str, FactKind] = {
             lb_address=Field(S, "First load-balancer IP or hostname, or ''."),
             lb_class=Field(S, "spec.loadBalancerClass, or ''."),
             ports=Field(S, "Ports as port/protocol->targetPort, comma separated."),
+            role=Field(S, "Networking role from the Service name (dns, ingress-controller...), or ''."),
+            pod_nodes=Field(L, "Nodes the matching pods run on."),
+            missing_target_ports=Field(S, "Named targetPorts that no matching pod declares, comma separated."),
         ),
         _kind(
             "ingress",
@@ -191,6 +205,49 @@ CATALOG: dict[str, FactKind] = {
             expired=Field(B, "notAfter is before now."),
             self_signed=Field(B, "Issuer equals subject."),
             sans=Field(L, "DNS subject alternative names."),
+        ),
+        _kind(
+            "pod_ip_anomaly",
+            "A running pod whose IP another running pod also holds, or outside its node's podCIDR.",
+            ("api/pods", "api/nodes", "api/daemonsets"),
+            namespace=Field(S, "Namespace."),
+            name=Field(S, "Pod name."),
+            node=Field(S, "Node."),
+            ip=Field(S, "The pod IP."),
+            problem=Field(S, "duplicate or outside-pod-cidr."),
+            other=Field(S, "For duplicate: the other pod holding the IP (namespace/name on node)."),
+            pod_cidr=Field(S, "The node's podCIDR."),
+        ),
+        _kind(
+            "ingress_tls_host",
+            "One host of an Ingress TLS entry, checked against its certificate's SANs (RFC 6125).",
+            ("api/ingresses", "api/secrets"),
+            namespace=Field(S, "Namespace."),
+            ingress=Field(S, "Ingress name."),
+            secret_name=Field(S, "TLS Secret name."),
+            host=Field(S, "The host."),
+            covered=Field(B, "A DNS SAN matches the host (a wildcard covers exactly one leftmost label)."),
+            sans=Field(L, "The certificate's DNS SANs."),
+        ),
+        _kind(
+            "ingress_path_conflict",
+            "The same host and path claimed by two Ingresses of the same class.",
+            ("api/ingresses",),
+            host=Field(S, "Host."),
+            path=Field(S, "Path."),
+            class_name=Field(S, "IngressClass name (or '')."),
+            first=Field(S, "namespace/name of the first Ingress."),
+            second=Field(S, "namespace/name of the other Ingress."),
+        ),
+        _kind(
+            "policy_isolation",
+            "An Ingress backend whose pods NetworkPolicies isolate with no rule admitting the ingress controller.",
+            ("api/networkpolicies", "api/ingresses", "api/services", "api/daemonsets", "api/deployments"),
+            namespace=Field(S, "Namespace of the backend."),
+            service=Field(S, "Backend Service."),
+            ingress=Field(S, "Ingress routing to it."),
+            policies=Field(S, "Policies selecting the backend pods, comma separated."),
+            controller_namespace=Field(S, "Namespace of the ingress controller."),
         ),
         _kind(
             "event",

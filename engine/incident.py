@@ -64,8 +64,7 @@ class Incident:
 
 def runbook_context(finding: Finding, report: TriageReport) -> dict[str, Any]:
     """What a runbook template sees: the finding, its first match's facts, and the cluster."""
-    cluster = next(report.facts.of_kind("cluster"), None) or CATALOG["cluster"].make(
-        name="", nodes=0, distro="unknown", cloud_provider="", lb_controllers=0, ingress_controllers=0)
+    cluster = next(report.facts.of_kind("cluster"), None) or CATALOG["cluster"].filled(distro="unknown")
     return {**finding.context, "finding": finding.as_dict(), "cluster": cluster}
 
 

@@ -24,7 +24,6 @@ from kubetriage.rulefile import Rule
 from kubetriage.triage import evaluable, run_rules
 from kubetriage.yamlsource import load_located
 
-_ZERO: dict[type, Any] = {str: "", int: 0, bool: False, list: []}
 _CASE_KEYS = {"name", "expect", "facts", "snapshot", "now", "findings"}
 _EXPECT_KEYS = {"summary_contains", "subjects", "evidence_contains", "matches"}
 
@@ -52,12 +51,10 @@ def complete(fact: dict[str, Any], where: str) -> dict[str, Any]:
     kind = CATALOG.get(str(fact.get("kind")))
     if kind is None:
         raise KubetriageError(f"{where}: unknown fact kind {fact.get('kind')!r}")
-    values = {k: v for k, v in fact.items() if k != "kind"}
-    unknown = set(values) - set(kind.fields)
-    if unknown:
-        raise KubetriageError(f"{where}: {kind.name} has no field(s) {sorted(unknown)}")
-    filled = {name: values.get(name, _ZERO[spec.type]) for name, spec in kind.fields.items()}
-    return kind.make(**filled)
+    try:
+        return kind.filled(**{k: v for k, v in fact.items() if k != "kind"})
+    except TypeError as exc:
+        raise KubetriageError(f"{where}: {exc}") from None
 
 
 def run_rule_tests(knowledge: Knowledge, rule_ids: Sequence[str] | None = None) -> Iterator[CaseResult]:

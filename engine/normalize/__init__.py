@@ -23,6 +23,8 @@ from kubetriage.normalize.ingresses import (
 from kubetriage.normalize.nodefiles import cni_config_fact, ipam_facts, scan_log, scan_pod_log
 from kubetriage.normalize.nodes import node_facts, read_nodes
 from kubetriage.normalize.pods import read_pods
+from kubetriage.normalize.policies import read_policies
+from kubetriage.normalize.roles import POD_CIDR_IPAM
 from kubetriage.normalize.scope import Scope
 from kubetriage.normalize.services import (
     read_endpoints,
@@ -63,9 +65,10 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
     endpoints_known = slices or bundle.has_resource("endpoints")
     base.extend(node_facts(scope))
     base.extend(service_facts(scope, pods_known, endpoints_known))
+    policies = read_policies(bundle.objects("networkpolicies"))
     base.extend(ingress_facts(ingresses, scope,
                               classes if bundle.has_resource("ingressclasses") else None,
-                              secrets_found))
+                              secrets_found, policies))
 
     nodes_read = 0
     for files in bundle.node_files():
@@ -84,7 +87,9 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
     base.add(CATALOG["cluster"].make(
         name=bundle.meta.cluster, nodes=len(scope.nodes), distro=scope.distro,
         cloud_provider=scope.cloud_provider, lb_controllers=scope.roles.get("lb-controller", 0),
-        ingress_controllers=scope.roles.get("ingress-controller", 0),
+        ingress_controllers=scope.roles.get("ingress-controller", 0), cni=scope.cni,
+        pod_cidr_ipam=scope.cni in POD_CIDR_IPAM,
+        nodes_with_pod_cidr=sum(1 for n in scope.nodes.values() if n.pod_cidr),
     ))
 
     base.collected = collected

@@ -30,7 +30,9 @@ def certificate_facts(
         if leaf is None:
             continue
         found.add(key)
-        yield certificate_fact(leaf, key[0], key[1], scope.now)
+        fact = certificate_fact(leaf, key[0], key[1], scope.now)
+        scope.cert_sans[key] = fact["sans"]
+        yield fact
 
 
 def _leaf(encoded: str) -> x509.Certificate | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import meta
+from kubetriage.normalize.policies import Policy
 from kubetriage.normalize.scope import Scope
 
 _DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
@@ -74,12 +75,26 @@ def _service_ref(backend: dict[str, Any]) -> tuple[str, str]:
     return str(service.get("name") or ""), str(port.get("number") or port.get("name") or "")
 
 
+def host_covered(host: str, sans: list[str]) -> bool:
+    """RFC 6125: case-insensitive; a wildcard is the whole leftmost label and covers exactly one label."""
+    host = host.lower().rstrip(".")
+    for san in (s.lower().rstrip(".") for s in sans):
+        if san == host:
+            return True
+        if san.startswith("*.") and "." in host and host.split(".", 1)[1] == san[2:] and host.split(".", 1)[0]:
+            return True
+    return False
+
+
 def ingress_facts(
     ingresses: list[IngressInfo],
     scope: Scope,
     classes: tuple[set[str], bool] | None,
     secrets_found: set[tuple[str, str]],
+    policies: list[Policy],
 ) -> Iterator[dict[str, Any]]:
+    claimed: dict[tuple[str, str, str], str] = {}
+    isolated: set[tuple[str, str, str]] = set()
     for ing in ingresses:
         if classes is None:
             class_exists = True  # not collected: the ingress kind is reported as not evaluable
@@ -92,6 +107,14 @@ def ingress_facts(
         )
         for host, path, service, port in ing.backends:
             svc = scope.services.get((ing.namespace, service))
+            here = f"{ing.namespace}/{ing.name}"
+            other = claimed.setdefault((host, path, ing.class_name), here)
+            if other != here:
+                yield CATALOG["ingress_path_conflict"].make(host=host, path=path, class_name=ing.class_name,
+                                                            first=other, second=here)
+            if svc is not None and (ing.namespace, service, ing.name) not in isolated:
+                isolated.add((ing.namespace, service, ing.name))
+                yield from _isolation(ing, svc.selector, service, scope, policies)
             yield CATALOG["ingress_backend"].make(
                 namespace=ing.namespace, ingress=ing.name, host=host, path=path,
                 service=service, port=port, service_exists=svc is not None,
@@ -103,3 +126,22 @@ def ingress_facts(
                 namespace=ing.namespace, ingress=ing.name, secret_name=secret, hosts=hosts,
                 secret_found=(ing.namespace, secret) in secrets_found,
             )
+            sans = scope.cert_sans.get((ing.namespace, secret))
+            if sans is None:
+                continue
+            for host in hosts:
+                yield CATALOG["ingress_tls_host"].make(namespace=ing.namespace, ingress=ing.name,
+                                                       secret_name=secret, host=host,
+                                                       covered=host_covered(host, sans), sans=sans)
+
+
+def _isolation(ing: IngressInfo, selector: dict[str, str], service: str, scope: Scope,
+               policies: list[Policy]) -> Iterator[dict[str, Any]]:
+    if not selector:
+        return
+    selecting = [p for p in policies if p.namespace == ing.namespace and p.selects(selector)]
+    for controller in sorted(scope.ingress_controller_namespaces):
+        if selecting and not any(p.admits(controller) for p in selecting):
+            yield CATALOG["policy_isolation"].make(
+                namespace=ing.namespace, service=service, ingress=ing.name,
+                policies=",".join(sorted(p.name for p in selecting)), controller_namespace=controller)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import clip, condition, controller_owner, meta
-from kubetriage.normalize.roles import container_images, detect_role
+from kubetriage.normalize.roles import POD_CIDR_IPAM, container_images, detect_role
 from kubetriage.normalize.scope import Scope
 
 _DONE = ("Succeeded", "Failed")
@@ -25,6 +26,8 @@ def read_pods(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dict[
         host_network = bool(spec.get("hostNetwork"))
         ip = str(status.get("podIP") or "")
         _count(scope, obj, namespace, node, host_network, ip)
+        if ip and not host_network and phase == "Running":
+            yield from _ip_anomalies(scope, namespace, name, node, ip)
         ready = condition(obj, "Ready").get("status") == "True"
         role = detect_role(name, container_images(spec))
         if role:  # their logs name them, not their node
@@ -57,6 +60,31 @@ def _count(scope: Scope, obj: dict[str, Any], namespace: str, node: str, host_ne
             if id(svc) not in matched and all(labels.get(k) == v for k, v in svc.selector.items()):
                 matched.add(id(svc))
                 svc.matching_pods += 1
+                svc.pod_nodes.add(node)
+                if svc.named_target_ports:
+                    svc.pod_port_names |= {str(p.get("name")) for c in (obj.get("spec") or {}).get("containers") or []
+                                           for p in c.get("ports") or [] if p.get("name")}
+
+
+def _ip_anomalies(scope: Scope, namespace: str, name: str, node: str, ip: str) -> Iterator[dict[str, Any]]:
+    """A running pod whose IP another running pod holds, or that lies outside its node's podCIDR
+    (only meaningful when the CNI allocates from the podCIDR)."""
+    kind = CATALOG["pod_ip_anomaly"]
+    info = scope.nodes.get(node)
+    cidr = info.pod_cidr if info else ""
+    first = scope.ip_owners.setdefault(ip, (f"{namespace}/{name}", node))
+    if first != (f"{namespace}/{name}", node):
+        yield kind.make(namespace=namespace, name=name, node=node, ip=ip, problem="duplicate",
+                        other=f"{first[0]} on {first[1]}", pod_cidr=cidr)
+    network = info.network if info else None
+    if scope.cni in POD_CIDR_IPAM and network is not None:
+        try:
+            inside = ipaddress.ip_address(ip) in network
+        except ValueError:
+            inside = True
+        if not inside:
+            yield kind.make(namespace=namespace, name=name, node=node, ip=ip, problem="outside-pod-cidr",
+                            other="", pod_cidr=cidr)
 
 
 def _waiting(obj: dict[str, Any]) -> tuple[str, str]:

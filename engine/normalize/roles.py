@@ -34,3 +34,24 @@ def detect_role(name: str, images: list[str]) -> str:
 def container_images(pod_spec: dict[str, Any]) -> list[str]:
     """Images of a pod spec's (non-init) containers."""
     return [str(c.get("image", "")) for c in pod_spec.get("containers") or []]
+
+
+_CNIS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (cni, re.compile(pattern))
+    for cni, pattern in (
+        ("canal", r"canal"), ("calico", r"calico"), ("flannel", r"flannel"), ("cilium", r"cilium"),
+        ("weave", r"weave"), ("kube-router", r"kube-router"), ("aws-vpc-cni", r"aws-node|amazon-k8s-cni"),
+        ("antrea", r"antrea"), ("kindnet", r"kindnet"), ("ovn-kubernetes", r"ovnkube"), ("kube-ovn", r"kube-ovn"),
+    )
+)
+#: CNIs whose IPAM hands out pod IPs from the node's spec.podCIDR (host-local).
+POD_CIDR_IPAM = frozenset({"canal", "flannel", "kube-router", "kindnet"})
+
+
+def detect_cni(name: str, images: list[str]) -> str:
+    """Which CNI a workload with the cni role is ('' when unknown)."""
+    for subject in (name, *images):
+        for cni, pattern in _CNIS:
+            if pattern.search(subject):
+                return cni
+    return ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,6 +25,13 @@ class NodeInfo:
     unschedulable: bool
     pods_with_ip: int = 0
 
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        try:
+            return ipaddress.ip_network(self.pod_cidr, strict=False) if self.pod_cidr else None
+        except ValueError:
+            return None
+
 
 @dataclass
 class ServiceInfo:
@@ -39,6 +47,12 @@ class ServiceInfo:
     matching_pods: int = 0
     ready_endpoints: int = 0
     not_ready_endpoints: int = 0
+    pod_nodes: set[str] = field(default_factory=set)
+    pod_port_names: set[str] = field(default_factory=set)
+
+    @property
+    def named_target_ports(self) -> set[str]:
+        return {target for _, _, _, target in self.ports if target and not target.isdigit()}
 
 
 @dataclass
@@ -60,3 +74,9 @@ class Scope:
     roles: dict[str, int] = field(default_factory=dict)
     distro: str = "unknown"
     cloud_provider: str = ""
+    cni: str = ""
+    ingress_controller_namespaces: set[str] = field(default_factory=set)
+    #: pod IP -> (namespace/name, node) of the first running pod seen with it
+    ip_owners: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: (namespace, secret) -> DNS SANs of its leaf certificate
+    cert_sans: dict[tuple[str, str], list[str]] = field(default_factory=dict)

@@ -7,6 +7,7 @@ from typing import Any
 
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import meta
+from kubetriage.normalize.roles import detect_role
 from kubetriage.normalize.scope import Scope, ServiceInfo
 
 
@@ -73,4 +74,7 @@ def service_facts(scope: Scope, pods_known: bool, endpoints_known: bool) -> Iter
             lb_pending=svc.type == "LoadBalancer" and not svc.lb_address,
             lb_address=svc.lb_address, lb_class=svc.lb_class,
             ports=",".join(f"{port}/{proto}->{target}" for _, port, proto, target in svc.ports),
+            role=detect_role(svc.name, []), pod_nodes=sorted(svc.pod_nodes),
+            missing_target_ports=",".join(sorted(svc.named_target_ports - svc.pod_port_names))
+            if pods_known and svc.matching_pods else "",
         )

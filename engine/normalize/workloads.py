@@ -7,7 +7,7 @@ from typing import Any
 
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import meta
-from kubetriage.normalize.roles import container_images, detect_role
+from kubetriage.normalize.roles import container_images, detect_cni, detect_role
 from kubetriage.normalize.scope import Scope
 
 
@@ -31,6 +31,10 @@ def workload_facts(
             available = int(status.get("availableReplicas") or 0)
         if role:
             scope.roles[role] = scope.roles.get(role, 0) + 1
+        if role == "cni" and type_ == "DaemonSet":
+            scope.cni = scope.cni or detect_cni(name, images)
+        if role == "ingress-controller":
+            scope.ingress_controller_namespaces.add(namespace)
         if role or ready < desired:
             yield kind.make(
                 type=type_, namespace=namespace, name=name, role=role, desired=desired,
