@@ -69,6 +69,30 @@ def build_findings(rules: Sequence[Rule], firings: Sequence[Firing],
     return rank(findings)
 
 
+def tree(findings: list[Finding]) -> list[tuple[Finding, int]]:
+    """Root causes in rank order, each followed by what it explains, depth-first (depth 0 = root).
+    A symptom explained by several causes is shown under the first; nothing is shown twice."""
+    by_id = {f.id: f for f in findings}
+    out: list[tuple[Finding, int]] = []
+    shown: set[str] = set()
+
+    def visit(finding: Finding, depth: int) -> None:
+        shown.add(finding.id)
+        out.append((finding, depth))
+        for child in sorted((by_id[i] for i in finding.explains if i in by_id and i not in shown),
+                            key=lambda f: findings.index(f)):
+            if child.id not in shown:
+                visit(child, depth + 1)
+
+    for finding in findings:
+        if finding.root_cause and finding.id not in shown:
+            visit(finding, 0)
+    for finding in findings:  # explained only by findings inside a cycle: never silently dropped
+        if finding.id not in shown:
+            visit(finding, 0)
+    return out
+
+
 def rank(findings: list[Finding]) -> list[Finding]:
     """Root causes first, then by severity, confidence, rule id and finding id."""
     return sorted(findings, key=lambda f: (
@@ -87,7 +111,7 @@ def _finding(rule: Rule, key: list[Any], members: list[Firing], params: dict[str
     first = members[0].bindings
     base = {"params": params, "rule": {"id": rule.id, "title": rule.title}, "key": key,
             "firings": [m.bindings for m in members]}
-    subjects = _collect(rule.subjects, members, base)
+    subjects = list(dict.fromkeys(s for line in _collect(rule.subjects, members, base) for s in line.split()))
     evidence = _collect(rule.evidence, members, base)
     if len(evidence) > MAX_EVIDENCE:
         evidence = [*evidence[:MAX_EVIDENCE], f"… and {len(evidence) - MAX_EVIDENCE} more lines"]

@@ -18,7 +18,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from kubetriage.catalog import CATALOG
-from kubetriage.findings import Finding
+from kubetriage.findings import Finding, tree
 from kubetriage.knowledge import Knowledge
 from kubetriage.runbook import RenderedRunbook
 from kubetriage.triage import TriageReport
@@ -69,12 +69,12 @@ def runbook_context(finding: Finding, report: TriageReport) -> dict[str, Any]:
 
 
 def build_incident(report: TriageReport, knowledge: Knowledge) -> Incident:
-    by_id = {f.id: f for f in report.findings}
-    causes = []
-    for finding in report.findings:
-        if not finding.root_cause:
+    causes: list[Cause] = []
+    for finding, depth in tree(report.findings):
+        if depth:
+            causes[-1].symptoms.append(finding)
             continue
-        cause = Cause(finding, [by_id[i] for i in finding.explains if i in by_id], None)
+        cause = Cause(finding, [], None)
         book = knowledge.runbooks.get(finding.runbook)
         if book is None:
             cause.runbook_error = f"runbook {finding.runbook!r} is not installed"

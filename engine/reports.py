@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kubetriage.findings import Finding
+from kubetriage.findings import Finding, tree
 from kubetriage.triage import TriageReport
 
 FORMATS = ("table", "json", "yaml", "markdown", "junit")
@@ -31,11 +31,6 @@ def render_report(report: TriageReport, fmt: str, console: Console) -> None:
         _table(report, console)
 
 
-def _symptoms(report: TriageReport) -> dict[str, list[Finding]]:
-    by_id = {f.id: f for f in report.findings}
-    return {f.id: [by_id[i] for i in f.explains if i in by_id] for f in report.findings}
-
-
 def _table(report: TriageReport, console: Console) -> None:
     data = report.as_dict()
     console.print(Text.assemble(
@@ -44,34 +39,18 @@ def _table(report: TriageReport, console: Console) -> None:
     if not report.findings:
         console.print(Text("No findings.", style="bold green"))
     else:
-        ordered = _ordered(report)
+        ordered = [(n, f, depth) for n, (f, depth) in enumerate(tree(report.findings), 1)]
         table = Table(box=None, pad_edge=False, show_edge=False)
         for column in ("#", "SEVERITY", "RULE", "FINDING", "SUBJECTS"):
             table.add_column(column, overflow="fold")
         for number, finding, depth in ordered:
-            title = ("  └ " * depth) + finding.title + (" (symptom)" if depth else "")
+            title = ("  " * (depth - 1) + "  └ " if depth else "") + finding.title + (" (symptom)" if depth else "")
             table.add_row(str(number), Text(finding.severity, style=_COLOURS[finding.severity]),
                           finding.rule_id, title, str(len(finding.subjects)))
         console.print(table)
         for number, finding, depth in ordered:
             _details(console, number, finding, depth)
     _coverage(data["coverage"], console)
-
-
-def _ordered(report: TriageReport) -> list[tuple[int, Finding, int]]:
-    """Root causes in rank order, each followed by the symptoms it explains."""
-    symptoms = _symptoms(report)
-    out: list[tuple[int, Finding, int]] = []
-    shown = set()
-    for f in report.findings:
-        if f.root_cause:
-            out.append((len(out) + 1, f, 0))
-            for s in symptoms[f.id]:
-                out.append((len(out) + 1, s, 1))
-                shown.add(s.id)
-    out += [(len(out) + i + 1, f, 0) for i, f in enumerate(
-        f for f in report.findings if not f.root_cause and f.id not in shown)]
-    return out
 
 
 def _details(console: Console, number: int, f: Finding, depth: int) -> None:
@@ -103,13 +82,8 @@ def markdown(report: TriageReport) -> str:
     out = [f"# kubetriage report: {data['cluster'] or 'cluster'}", "",
            f"Collected at {data['collected_at'] or 'unknown'}; {data['rules_evaluated']} rules "
            f"evaluated; {len(report.findings)} findings.", ""]
-    symptoms = _symptoms(report)
-    for f in report.findings:
-        if not f.root_cause:
-            continue
-        out += _md_finding(f, "##")
-        for s in symptoms[f.id]:
-            out += _md_finding(s, "###", symptom=True)
+    for f, depth in tree(report.findings):
+        out += _md_finding(f, "#" * min(depth + 2, 6), symptom=depth > 0)
     cov = data["coverage"]
     out += ["## Coverage", ""]
     out += [f"- could not collect `{e['target']}` ({e['source']}): {e['message']}" for e in cov["errors"]]

@@ -166,10 +166,25 @@ def check_rule_set(rules: list[Rule], runbook_ids: Iterable[str] | None) -> list
             if target not in ids:
                 problems.append(Problem(rule.path, *_loc(rule, ("conclusion", "explains", i)),
                                         "E111", f"explains unknown rule {target!r}"))
+        if _reaches(rule.id, rule.id, {r.id: r.explains for r in rules}, set()):
+            problems.append(Problem(rule.path, *_loc(rule, ("conclusion", "explains")), "E111",
+                                    f"explains forms a cycle back to {rule.id}: a symptom cannot cause its cause"))
         if known_runbooks is not None and rule.runbook not in known_runbooks:
             problems.append(Problem(rule.path, *_loc(rule, ("conclusion", "runbook")), "E107",
                                     f"runbook {rule.runbook!r} does not exist"))
     return problems
+
+
+def _reaches(start: str, target: str, graph: dict[str, list[str]], seen: set[str]) -> bool:
+    """Whether following ``explains`` links from ``start`` comes back to ``target``."""
+    for nxt in graph.get(start, []):
+        if nxt == target:
+            return True
+        if nxt not in seen:
+            seen.add(nxt)
+            if _reaches(nxt, target, graph, seen):
+                return True
+    return False
 
 
 def _loc(rule: Rule, keys: Sequence[Any]) -> tuple[int, int]:

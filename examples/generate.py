@@ -32,7 +32,7 @@ def build(root: Path, broken: bool) -> None:
     nodes = [synth.node(n, ip, cidr, control_plane=n == "cp-1") for n, ip, cidr in NODES]
     pods, slices = [], []
     for i, (n, _, cidr) in enumerate(NODES):
-        base = cidr.rsplit(".", 2)[0]
+        base = cidr.rsplit(".", 1)[0]
         sick = broken and n == "worker-2"
         pods.append(synth.pod("kube-system", f"rke2-canal-{'x7k2p' if sick else f'h{i}q4z'}", n,
                               labels={"k8s-app": "canal"}, owner=("DaemonSet", "rke2-canal"),

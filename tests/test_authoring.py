@@ -32,11 +32,12 @@ def test_config_overrides_severity_params_and_excludes_with_reason(tmp_path: Pat
     })
     report = triage_json(kubetriage, OUTAGE, "--config", str(config))
     assert [(f["rule_id"], f["severity"], f["root_cause"]) for f in report["findings"]] == [
-        ("NET-CNI-002", "critical", True), ("NET-ING-005", "low", True)]  # CNI-002 is a root cause now
+        ("NET-CNI-002", "critical", True), ("NET-ING-005", "low", True),  # CNI-002 is a root cause now
+        ("NET-ING-003", "high", False), ("NET-SVC-002", "high", False)]
     assert report["suppressed"] == [{"id": report["suppressed"][0]["id"], "rule_id": "NET-CNI-001",
                                      "subject": "DaemonSet/kube-system/rke2-canal",
                                      "reason": "platform team owns the CNI (OPS-77)"}]
-    assert report["rules_evaluated"] == 5
+    assert report["rules_evaluated"] == 35
 
 
 def test_thresholds_apply_to_every_rule_declaring_the_param(tmp_path: Path, kubetriage: Run) -> None:

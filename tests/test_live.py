@@ -35,7 +35,8 @@ def test_live_triage_finds_what_the_snapshot_shows(cluster: FakeApiServer, tmp_p
     assert code == 0, stderr
     assert live["cluster"] == "fixture"
     assert [(f["rule_id"], f["root_cause"]) for f in live["findings"]] == [
-        ("NET-CNI-001", True), ("NET-ING-005", True), ("NET-CNI-002", False)]
+        ("NET-CNI-001", True), ("NET-ING-005", True), ("NET-CNI-002", False), ("NET-ING-003", False),
+        ("NET-SVC-002", False)]
     snap = json.loads(kubetriage("triage", "--snapshot", OUTAGE, "-o", "json", "--fail-on", "never").stdout)
     # Same objects, same faults; live has no node files, so CNI-002 is read from events.
     assert [(f["rule_id"], f["subjects"]) for f in live["findings"]] == [
@@ -99,10 +100,12 @@ def test_server_error_on_pods_is_retried_then_reported(cluster: FakeApiServer, t
     errors = {e["target"]: e["message"] for e in report["coverage"]["errors"]}
     assert errors["pods"] == "HTTP 500: injected 500"
     assert len([r for r in cluster.requests if r.resource == "pods"]) == 3  # 1 + 2 retries
-    assert report["coverage"]["not_evaluated"] == [{"rule_id": "NET-LB-001", "missing": ["api/pods"]}]
-    # Without pods, the CNI agent cannot be tied to worker-2: two separate root causes.
+    skipped = {n["rule_id"] for n in report["coverage"]["not_evaluated"]}
+    assert {"NET-LB-001", "NET-SVC-001", "NET-CNI-011"} <= skipped
+    assert all(n["missing"] == ["api/pods"] for n in report["coverage"]["not_evaluated"])
+    # Without pods, the CNI agent cannot be tied to worker-2, nor the Ingress to pods: separate root causes.
     assert [(f["rule_id"], f["root_cause"]) for f in report["findings"]] == [
-        ("NET-CNI-001", True), ("NET-CNI-002", True), ("NET-ING-005", True)]
+        ("NET-CNI-001", True), ("NET-CNI-002", True), ("NET-ING-003", True), ("NET-ING-005", True)]
 
 
 def test_a_transient_error_is_absorbed(cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:
@@ -139,7 +142,7 @@ def test_wrong_token_reports_every_gap(cluster: FakeApiServer, tmp_path: Path, k
     report = json.loads(proc.stdout)
     assert proc.returncode == 0 and report["findings"] == []
     assert all(e["message"].startswith("unauthorized") for e in report["coverage"]["errors"])
-    assert report["rules_evaluated"] == 0 and len(report["coverage"]["not_evaluated"]) == 6
+    assert report["rules_evaluated"] == 0 and len(report["coverage"]["not_evaluated"]) == 36
     assert "wrong" not in proc.stderr + proc.stdout
 
 

@@ -140,7 +140,7 @@ def test_collect_over_ssh_then_triage_quotes_the_node_logs(lab: Lab, cluster: Fa
     ip = by_rule["NET-CNI-004"]
     assert ip["subjects"][0] == "Node/worker-1" and ip["root_cause"]
     assert any("no IP addresses available in range set" in e for e in ip["evidence"])
-    assert any("253 of 253 IPs reserved, 252 held by no pod on the node (leaked)" in e for e in ip["evidence"])
+    assert any("253 of 253 IPs reserved, 251 held by no pod on the node (leaked)" in e for e in ip["evidence"])
 
 
 def test_a_changed_host_key_is_refused_loudly(lab: Lab, tmp_path: Path) -> None:

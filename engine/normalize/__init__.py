@@ -60,12 +60,12 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
     base.extend(event_facts(bundle.objects("events"), scope))
     logs = [scan_pod_log(log, scope) for log in bundle.pod_logs()]
 
+    policies = read_policies(bundle.objects("networkpolicies"))
     collected = [f"api/{r}" for r in RESOURCES if bundle.has_resource(r)] + logs
     pods_known = bundle.has_resource("pods")
     endpoints_known = slices or bundle.has_resource("endpoints")
     base.extend(node_facts(scope))
     base.extend(service_facts(scope, pods_known, endpoints_known))
-    policies = read_policies(bundle.objects("networkpolicies"))
     base.extend(ingress_facts(ingresses, scope,
                               classes if bundle.has_resource("ingressclasses") else None,
                               secrets_found, policies))
