@@ -526,9 +526,11 @@ def config_show(config_path: Path | None) -> None:
 @rules_group.command("docs")
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/rules"),
               show_default=True, help="Directory for <ID>.md pages and the catalog README.md.")
+@click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also regenerate the catalog between the rule-catalog markers of this README.")
 @_RULES_OPTION
 @_CONFIG_OPTION
-def rules_docs(out: Path, rule_dirs: tuple[Path, ...], config_path: Path | None) -> None:
+def rules_docs(out: Path, readme: Path | None, rule_dirs: tuple[Path, ...], config_path: Path | None) -> None:
     """Generate one documentation page per rule, and the catalog."""
-    for path in write_docs(_setup(config_path, rule_dirs).knowledge, out):
+    for path in write_docs(_setup(config_path, rule_dirs).knowledge, out, readme):
         click.echo(f"wrote {path}")

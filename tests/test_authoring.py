@@ -12,7 +12,7 @@ from kubetriage.errors import RuleValidationError
 from kubetriage.explain import explain
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize.signatures import SignatureCatalog
-from kubetriage.ruledocs import catalog, rule_page
+from kubetriage.ruledocs import catalog, readme_with_catalog, rule_page
 from kubetriage.ruletests import complete
 
 from .conftest import HEALTHY, OUTAGE, ROOT, Run, triage_json
@@ -128,6 +128,9 @@ def test_generated_docs_are_current() -> None:
         page = ROOT / "docs" / "rules" / f"{rule.id}.md"
         assert page.read_text() == rule_page(rule), f"{page} is stale: run `kubetriage rules docs`"
     assert (ROOT / "docs" / "rules" / "README.md").read_text() == catalog(knowledge.rules)
+    readme = (ROOT / "README.md").read_text()
+    assert readme == readme_with_catalog(readme, knowledge.rules), "README catalog is stale"
+    assert readme.count("| [NET-") == len(knowledge.rules)
 
 
 def test_signature_regex_that_cannot_compile(tmp_path: Path) -> None:

@@ -1,0 +1,621 @@
+"""Regenerate the accuracy scenarios: ``python tests/scenarios/build_scenarios.py``.
+
+Each scenario is a whole cluster (kubeadm+calico, RKE2+canal or k3s+flannel) with healthy
+workloads, benign warnings and unrelated log noise around the injected faults, written as a
+snapshot beside an ``expected.yaml`` that lists every finding it must produce (anything
+else is a false positive) and which of them are root causes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubetriage import synth
+
+HERE = Path(__file__).parent
+COLLECTED_AT = "2026-11-25T10:32:00Z"
+Obj = dict[str, Any]
+
+PROFILE = {
+    "kubeadm": {"cni": "calico", "cidr": "10.244.{i}.0/24", "pool": "192.168.{i}.{j}", "dns": ("coredns", "kube-dns"),
+                "cni_ds": ("calico-node", "calico/node:v3.28.1", "calico-node"),
+                "cni_file": ("10-calico.conflist", "calico"), "ipam": None},
+    "rke2": {"cni": "canal", "cidr": "10.42.{i}.0/24", "pool": "10.42.{i}.{j}",
+             "dns": ("rke2-coredns-rke2-coredns", "rke2-coredns-rke2-coredns"),
+             "cni_ds": ("rke2-canal", "rancher/hardened-calico:v3.28.1-build20240806", "calico-node"),
+             "cni_file": ("10-canal.conflist", "calico"), "ipam": "k8s-pod-network"},
+    "k3s": {"cni": "flannel", "cidr": "10.42.{i}.0/24", "pool": "10.42.{i}.{j}", "dns": ("coredns", "kube-dns"),
+            "cni_ds": None, "cni_file": ("10-flannel.conflist", "flannel"), "ipam": "cbr0"},
+}
+
+
+@dataclass
+class Cluster:
+    """A small, realistic cluster that fault functions mutate before it is written."""
+
+    distro: str
+    noise: int = 150
+    nodes: list[Obj] = field(default_factory=list)
+    pods: list[Obj] = field(default_factory=list)
+    services: list[Obj] = field(default_factory=list)
+    slices: list[Obj] = field(default_factory=list)
+    daemonsets: list[Obj] = field(default_factory=list)
+    deployments: list[Obj] = field(default_factory=list)
+    ingresses: list[Obj] = field(default_factory=list)
+    classes: list[Obj] = field(default_factory=list)
+    secrets: list[Obj] = field(default_factory=list)
+    events: list[Obj] = field(default_factory=list)
+    policies: list[Obj] = field(default_factory=list)
+    kubelet: dict[str, list[str]] = field(default_factory=dict)
+    kernel: dict[str, list[str]] = field(default_factory=dict)
+    cni_files: dict[str, dict[str, str]] = field(default_factory=dict)
+    ipam: dict[str, dict[str, str]] = field(default_factory=dict)
+    logs: dict[str, list[str]] = field(default_factory=dict)
+    names: list[str] = field(default_factory=lambda: ["cp-1", "worker-1", "worker-2"])
+
+    def __post_init__(self) -> None:
+        p = PROFILE[self.distro]
+        self.rand = random.Random(f"{self.distro}")
+        self.slot: dict[str, int] = {}
+        for i, name in enumerate(self.names):
+            self.nodes.append(synth.node(name, f"10.0.0.{10 + i}", p["cidr"].format(i=i), distro=self.distro,
+                                         control_plane=name == "cp-1"))
+            self.kubelet[name] = []
+            self.kernel[name] = []
+            self.cni_files[name] = {p["cni_file"][0]: _conflist(p["cni_file"][1])}
+        if p["cni_ds"]:
+            ds, image, container = p["cni_ds"]
+            self.daemonsets.append(synth.daemonset("kube-system", ds, image, desired=3, ready=3))
+            for i, name in enumerate(self.names):
+                self.pods.append(synth.pod("kube-system", f"{ds}-{_suffix(ds, i)}", name, owner=("DaemonSet", ds),
+                                           labels={"k8s-app": ds}, image=image, container_name=container,
+                                           ip=f"10.0.0.{10 + i}", host_network=True))
+        if self.distro == "kubeadm":
+            self.daemonsets.append(synth.daemonset("kube-system", "kube-proxy", "registry.k8s.io/kube-proxy:v1.30.6",
+                                                   desired=3, ready=3))
+            for i, name in enumerate(self.names):
+                self.pods.append(synth.pod("kube-system", f"kube-proxy-{_suffix('kp', i)}", name,
+                                           owner=("DaemonSet", "kube-proxy"), labels={"k8s-app": "kube-proxy"},
+                                           image="registry.k8s.io/kube-proxy:v1.30.6", ip=f"10.0.0.{10 + i}",
+                                           host_network=True))
+        dns_deploy, dns_svc = p["dns"]
+        self.deployment("kube-system", dns_deploy, "registry.k8s.io/coredns/coredns:v1.11.3", 2,
+                        {"k8s-app": "kube-dns"}, service=dns_svc, port=53)
+        if self.distro == "k3s":
+            self.deployment("kube-system", "traefik", "rancher/mirrored-library-traefik:2.11.10", 1,
+                            {"app.kubernetes.io/name": "traefik"}, service="traefik", port=80,
+                            service_type="LoadBalancer", lb_ip="10.0.0.10")
+            self.daemonsets.append(synth.daemonset("kube-system", "svclb-traefik", "rancher/klipper-lb:v0.4.9",
+                                                   desired=3, ready=3))
+            self.classes.append(synth.ingressclass("traefik", "traefik.io/ingress-controller", default=True))
+            ingress_class = "traefik"
+        else:
+            self.deployment("ingress-nginx", "ingress-nginx-controller",
+                            "registry.k8s.io/ingress-nginx/controller:v1.11.3", 2,
+                            {"app.kubernetes.io/name": "ingress-nginx"}, service="ingress-nginx-controller",
+                            port=80, service_type="NodePort")
+            self.classes.append(synth.ingressclass("nginx", "k8s.io/ingress-nginx", default=True))
+            ingress_class = "nginx"
+        for app, replicas in (("web", 2), ("cart", 1), ("api", 2)):
+            self.deployment("shop", app, f"registry.example.com/shop/{app}:2.4.1", replicas, {"app": app},
+                            service=app, port=8080, port_name="http")
+        cert, _ = synth.certificate("shop.example.com", ["shop.example.com", "www.shop.example.com"],
+                                    "2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z", issuer="R11")
+        self.secrets.append(synth.tls_secret("shop", "shop-tls", cert))
+        self.ingresses.append(synth.ingress("shop", "storefront", class_name=ingress_class,
+                                            rules=[("shop.example.com", "/", "web", "http"),
+                                                   ("shop.example.com", "/cart", "cart", "http"),
+                                                   ("shop.example.com", "/api", "api", 80)],
+                                            tls=[("shop-tls", ["shop.example.com", "www.shop.example.com"])]))
+        # benign warning: a readiness probe that flapped once on a pod that is ready now
+        self.events.append(synth.event("shop", "Pod", self.pod("shop", "web")["metadata"]["name"], "Unhealthy",
+                                       'Readiness probe failed: Get "http://10.42.1.21:8080/healthz": context '
+                                       "deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                                       host="worker-1"))
+
+    # -- building blocks --------------------------------------------------------------------
+    def ip(self, node: str) -> str:
+        i = self.names.index(node)
+        self.slot[node] = self.slot.get(node, 0) + 1
+        j = self.slot[node] + 1
+        return PROFILE[self.distro]["pool"].format(i=i, j=j)
+
+    def deployment(self, namespace: str, name: str, image: str, replicas: int, labels: dict[str, str],
+                   service: str = "", port: int = 80, port_name: str = "", service_type: str = "ClusterIP",
+                   lb_ip: str = "") -> None:
+        self.deployments.append(synth.deployment(namespace, name, image, replicas=replicas, ready=replicas))
+        rs = f"{name}-{_suffix(name, 0)[:10]}"
+        members = []
+        for r in range(replicas):
+            node = self.names[1 + (r + len(self.pods)) % 2] if replicas > 1 or name != "coredns" else "cp-1"
+            ip = self.ip(node)
+            pod = synth.pod(namespace, f"{rs}-{_suffix(name, r + 1)}", node, owner=("ReplicaSet", rs),
+                            labels=labels, image=image, ip=ip,
+                            ports=[{"containerPort": port if port != 53 else 53, "name": port_name or "main",
+                                    "protocol": "UDP" if port == 53 else "TCP"}])
+            self.pods.append(pod)
+            members.append((pod["metadata"]["name"], ip, True))
+        if service:
+            target: Any = port_name or port
+            svc = synth.service(namespace, service, labels, type_=service_type, lb_ip=lb_ip,
+                                cluster_ip=f"10.43.{len(self.services)}.10",
+                                ports=[{"name": port_name or "main", "port": 80 if port != 53 else 53,
+                                        "protocol": "UDP" if port == 53 else "TCP", "targetPort": target}])
+            self.services.append(svc)
+            self.slices.append(synth.endpointslice(namespace, service, members, port))
+
+    def pod(self, namespace: str, app: str) -> Obj:
+        return next(p for p in self.pods if p["metadata"]["namespace"] == namespace
+                    and app in (p["metadata"].get("labels") or {}).values())
+
+    def pods_of(self, namespace: str, app: str) -> list[Obj]:
+        return [p for p in self.pods if p["metadata"]["namespace"] == namespace
+                and app in (p["metadata"].get("labels") or {}).values()]
+
+    def named(self, items: list[Obj], name: str) -> Obj:
+        return next(o for o in items if o["metadata"]["name"] == name)
+
+    def break_pod(self, pod: Obj, reason: str = "ContainerCreating", phase: str = "Pending") -> None:
+        """Make a pod unhealthy, and its endpoints not ready."""
+        status = pod["status"]
+        status["phase"] = phase
+        for cond in status["conditions"]:
+            if cond["type"] in ("Ready", "ContainersReady"):
+                cond["status"] = "False"
+        for cs in status["containerStatuses"]:
+            cs.update(ready=False, started=False, state={"waiting": {"reason": reason}})
+        if reason == "ContainerCreating":
+            status.pop("podIP", None)
+            status.pop("podIPs", None)
+        for s in self.slices:
+            for e in s["endpoints"]:
+                if e["targetRef"]["name"] == pod["metadata"]["name"]:
+                    e["conditions"].update(ready=False, serving=False)
+        for w in self.deployments + self.daemonsets:
+            owner = pod["metadata"]["ownerReferences"][0]["name"]
+            if owner == w["metadata"]["name"] or owner.startswith(w["metadata"]["name"] + "-"):
+                key = "numberReady" if w["kind"] == "DaemonSet" else "readyReplicas"
+                w["status"][key] = max(w["status"][key] - 1, 0)
+                w["status"]["numberAvailable" if w["kind"] == "DaemonSet" else "availableReplicas"] = w["status"][key]
+
+    def sandbox_event(self, pod: Obj, message: str, reason: str = "FailedCreatePodSandBox", count: int = 25) -> None:
+        self.events.append(synth.event(pod["metadata"]["namespace"], "Pod", pod["metadata"]["name"], reason,
+                                       message, count=count, host=pod["spec"]["nodeName"]))
+
+    def stick_app_on(self, node: str, message: str, app: str = "cart") -> Obj:
+        """Move the app's pod to ``node`` and leave it stuck without a sandbox."""
+        pod = self.pod("shop", app)
+        pod["spec"]["nodeName"] = node
+        self.break_pod(pod)
+        self.sandbox_event(pod, message)
+        return pod
+
+    # -- writing -----------------------------------------------------------------------------
+    def write(self, root: Path, expected: Obj) -> None:
+        shutil.rmtree(root, ignore_errors=True)
+        api = root / "api"
+        for name, items in (("nodes", self.nodes), ("pods", self.pods), ("services", self.services),
+                            ("endpointslices", self.slices), ("daemonsets", self.daemonsets),
+                            ("deployments", self.deployments), ("ingresses", self.ingresses),
+                            ("ingressclasses", self.classes), ("secrets", self.secrets), ("events", self.events),
+                            ("networkpolicies", self.policies)):
+            synth.write_list(api / f"{name}.json", items)
+        for i, node in enumerate(self.names):
+            path = root / "nodes" / node
+            path.mkdir(parents=True)
+            log = "kubelet.log"
+            (path / log).write_text("\n".join(self._noise(node, i) + self.kubelet[node]) + "\n")
+            if self.kernel[node]:
+                (path / "kernel.log").write_text("\n".join(self.kernel[node]) + "\n")
+            (path / "cni").mkdir()
+            for name, text in self.cni_files[node].items():
+                (path / "cni" / name).write_text(text)
+            network = PROFILE[self.distro]["ipam"]
+            if network:
+                (path / "ipam").mkdir()
+                held = self.ipam.get(node) or {network: "\n".join(
+                    p["status"]["podIP"] for p in self.pods if p["spec"].get("nodeName") == node
+                    and p["status"].get("podIP") and not p["spec"].get("hostNetwork")) + "\n"}
+                for net, listing in held.items():
+                    (path / "ipam" / net).write_text(listing)
+        for key, lines in self.logs.items():
+            target = root / "logs" / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("\n".join(lines) + "\n")
+        (root / "snapshot.yaml").write_text(yaml.safe_dump(
+            {"format": "kubetriage/v1", "cluster": f"{self.distro}-lab", "collected_at": COLLECTED_AT}))
+        (root / "expected.yaml").write_text(yaml.safe_dump(expected, sort_keys=False, width=110))
+
+    def _noise(self, node: str, index: int) -> list[str]:
+        """Unrelated kubelet chatter in the distribution's log format."""
+        pods = [p["metadata"] for p in self.pods if p["spec"].get("nodeName") == node] or [{"namespace": "x",
+                                                                                              "name": "x"}]
+        templates = [
+            'kubelet.go:2474] "SyncLoop (PLEG): event for pod" pod="{pod}" event={{"Type":"ContainerStarted"}}',
+            'reconciler_common.go:245] "operationExecutor.VerifyControllerAttachedVolume started for volume" '
+            'volume="kube-api-access-{n}" pod="{pod}"',
+            'prober.go:107] "Probe failed" probeType="Readiness" pod="{pod}" output="HTTP probe failed with '
+            'statuscode: 503"',
+            'kubelet_node_status.go:76] "Attempting to register node" node="{node}"',
+            'eviction_manager.go:369] "Eviction manager: attempting to reclaim" resourceName="ephemeral-storage"',
+            'scope.go:117] "RemoveContainer" containerID="{n}{n}{n}"',
+            'kuberuntime_manager.go:1028] "Message for Container of pod" containerName="app" '
+            'containerStatusID={{"Type":"containerd","ID":"{n}"}} pod="{pod}"',
+        ]
+        out = []
+        for k in range(self.noise):
+            md = pods[k % len(pods)]
+            text = templates[k % len(templates)].format(pod=f"{md['namespace']}/{md['name']}", node=node,
+                                                        n=f"{(k * 7919 + index) % 99991:05x}")
+            minute, second = divmod(k * 11 % 3600, 60)
+            stamp = f"I1125 09:{minute % 60:02d}:{second:02d}.{k % 1000:06d}    912 {text}"
+            out.append(stamp if self.distro == "rke2" else
+                       f"2026-11-25T09:{minute % 60:02d}:{second:02d}+0000 {node} "
+                       f"{'k3s' if self.distro == 'k3s' else 'kubelet'}[912]: {stamp}")
+        return out
+
+
+def _suffix(seed: str, n: int) -> str:
+    return "".join("bcdfghjklmnpqrstvwxz2456789"[(ord(c) * 31 + n * 7 + i) % 27] for i, c in enumerate(seed * 2))[:5]
+
+
+def _conflist(kind: str) -> str:
+    plugins = [{"type": kind, "ipam": {"type": "host-local", "subnet": "usePodCidr"}} if kind != "flannel" else
+               {"type": "flannel", "delegate": {"hairpinMode": True, "isDefaultGateway": True}},
+               {"type": "portmap", "capabilities": {"portMappings": True}}]
+    return json.dumps({"name": "k8s-pod-network", "cniVersion": "0.3.1", "plugins": plugins}, indent=2)
+
+
+def _sandbox(cni: str, cause: str) -> str:
+    return (f'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox '
+            f'"7f3c9a": plugin type="{cni}" failed (add): {cause}')
+
+
+# -- faults: each breaks one thing and returns the findings it must produce -----------------------
+Fault = Callable[[Cluster], list[Obj]]
+
+
+def cni_agent_down(c: Cluster) -> list[Obj]:
+    ds, _, _ = PROFILE[c.distro]["cni_ds"]
+    agent = next(p for p in c.pods if p["metadata"]["name"].startswith(ds) and p["spec"]["nodeName"] == "worker-2")
+    c.break_pod(agent, "CrashLoopBackOff", "Running")
+    agent["status"]["containerStatuses"][0]["restartCount"] = 17
+    c.stick_app_on("worker-2", "network is not ready: container runtime network not ready: NetworkReady=false "
+                               "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not "
+                               "initialized", app="cart")
+    c.events[-1]["reason"] = "NetworkNotReady"
+    c.cni_files["worker-2"] = {}
+    return [{"rule": "NET-CNI-001", "root_cause": True}, {"rule": "NET-CNI-002", "root_cause": False},
+            {"rule": "NET-SVC-002", "root_cause": False}, {"rule": "NET-ING-003", "root_cause": False}]
+
+
+def cni_config_missing(c: Cluster) -> list[Obj]:
+    c.cni_files["worker-1"] = {}
+    c.kubelet["worker-1"] += [
+        f'2026-11-25T10:{m:02d}:02+0000 worker-1 kubelet[912]: E1125 10:{m:02d}:02.1 912 kubelet.go:2900] '
+        '"Container runtime network not ready" networkReady="NetworkReady=false reason:NetworkPluginNotReady '
+        'message:Network plugin returns error: cni plugin not initialized"' for m in range(0, 30, 3)]
+    return [{"rule": "NET-CNI-002", "root_cause": True}]
+
+
+def plugin_binary_missing(c: Cluster) -> list[Obj]:
+    c.stick_app_on("worker-1", _sandbox("portmap", 'failed to find plugin "portmap" in path [/opt/cni/bin]'))
+    return [{"rule": "NET-CNI-003", "root_cause": True}, {"rule": "NET-SVC-002", "root_cause": False},
+            {"rule": "NET-ING-003", "root_cause": False}]
+
+
+def ip_exhaustion(c: Cluster) -> list[Obj]:
+    c.stick_app_on("worker-1", _sandbox(PROFILE[c.distro]["cni_file"][1], "failed to allocate for range 0: no IP "
+                                        "addresses available in range set: 10.42.1.1-10.42.1.254"))
+    network = PROFILE[c.distro]["ipam"]
+    if network:
+        c.ipam["worker-1"] = {network: "\n".join(f"10.42.1.{i}" for i in range(2, 255)) + "\n"}
+    return [{"rule": "NET-CNI-004", "root_cause": True}, {"rule": "NET-SVC-002", "root_cause": False},
+            {"rule": "NET-ING-003", "root_cause": False}]
+
+
+def cni_config_invalid(c: Cluster) -> list[Obj]:
+    c.cni_files["worker-1"] = {PROFILE[c.distro]["cni_file"][0]: '{"name": "k8s-pod-network", "plugins": [\n'}
+    return [{"rule": "NET-CNI-005", "root_cause": True}]
+
+
+def node_without_podcidr(c: Cluster) -> list[Obj]:
+    node = c.named(c.nodes, "worker-2")
+    node["spec"].pop("podCIDR")
+    node["spec"].pop("podCIDRs")
+    c.events.append(synth.event("", "Node", "worker-2", "CIDRNotAvailable", "Node worker-2 status is now: "
+                                "CIDRNotAvailable", count=3, host="", component="cidrAllocator"))
+    c.events[-1]["involvedObject"].pop("namespace")
+    return [{"rule": "NET-CNI-006", "root_cause": True}]
+
+
+def flannel_agent_not_running(c: Cluster) -> list[Obj]:
+    c.stick_app_on("worker-2", _sandbox("flannel", "loadFlannelSubnetEnv failed: open /run/flannel/subnet.env: "
+                                                   "no such file or directory"))
+    return [{"rule": "NET-CNI-007", "root_cause": True}, {"rule": "NET-SVC-002", "root_cause": False},
+            {"rule": "NET-ING-003", "root_cause": False}]
+
+
+def calico_unauthorized(c: Cluster) -> list[Obj]:
+    c.stick_app_on("worker-1", _sandbox("calico", "error getting ClusterInformation: connection is "
+                                                  "unauthorized: Unauthorized"))
+    return [{"rule": "NET-CNI-008", "root_cause": True}, {"rule": "NET-SVC-002", "root_cause": False},
+            {"rule": "NET-ING-003", "root_cause": False}]
+
+
+def calico_bgp_down(c: Cluster) -> list[Obj]:
+    agent = next(p for p in c.pods if p["metadata"]["name"].startswith("calico-node")
+                 and p["spec"]["nodeName"] == "worker-2")
+    c.break_pod(agent, "", "Running")
+    agent["status"]["containerStatuses"][0]["state"] = {"running": {"startedAt": "2026-11-25T09:00:00Z"}}
+    c.events.append(synth.event("kube-system", "Pod", agent["metadata"]["name"], "Unhealthy",
+                                "Readiness probe failed: calico/node is not ready: BIRD is not ready: BGP not "
+                                "established with 172.17.0.1", count=240, host="worker-2"))
+    return [{"rule": "NET-CNI-001", "root_cause": True}, {"rule": "NET-CNI-009", "root_cause": True}]
+
+
+def unclassified_sandbox(c: Cluster) -> list[Obj]:
+    c.stick_app_on("worker-1", _sandbox(PROFILE[c.distro]["cni_file"][1], "netlink: operation not supported"))
+    return [{"rule": "NET-CNI-010", "root_cause": True}, {"rule": "NET-SVC-002", "root_cause": False},
+            {"rule": "NET-ING-003", "root_cause": False}]
+
+
+def duplicate_pod_ip(c: Cluster) -> list[Obj]:
+    web = c.pods_of("shop", "web")
+    api = c.pod("shop", "api")
+    api["status"]["podIP"] = web[0]["status"]["podIP"]
+    api["status"]["podIPs"] = [{"ip": web[0]["status"]["podIP"]}]
+    return [{"rule": "NET-CNI-011", "root_cause": True}]
+
+
+def ip_outside_podcidr(c: Cluster) -> list[Obj]:
+    pod = c.pod("shop", "api")
+    pod["status"]["podIP"] = "10.42.77.9"
+    pod["status"]["podIPs"] = [{"ip": "10.42.77.9"}]
+    return [{"rule": "NET-CNI-012", "root_cause": True}]
+
+
+def network_unavailable(c: Cluster) -> list[Obj]:
+    node = c.named(c.nodes, "worker-1")
+    cond = next(x for x in node["status"]["conditions"] if x["type"] == "NetworkUnavailable")
+    cond.update(status="True", reason="NoRouteCreated", message="RouteController failed to create a route")
+    return [{"rule": "NET-NODE-001", "root_cause": True}]
+
+
+def kube_proxy_iptables(c: Cluster) -> list[Obj]:
+    proxy = next(p for p in c.pods if p["metadata"]["name"].startswith("kube-proxy")
+                 and p["spec"]["nodeName"] == "worker-1")
+    c.break_pod(proxy, "CrashLoopBackOff", "Running")
+    proxy["status"]["containerStatuses"][0]["restartCount"] = 8
+    name = proxy["metadata"]["name"]
+    c.logs[f"kube-system/{name}/kube-proxy.previous.log"] = [
+        "I1125 10:20:01.1 1 server.go:632] \"Version info\" version=\"v1.30.6\"",
+        "E1125 10:20:02.1 1 proxier.go:1549] \"Failed to execute iptables-restore\" err=< exit status 2: "
+        "iptables-restore v1.8.4 (legacy): Couldn't load target `KUBE-MARK-DROP':No such file or directory"]
+    return [{"rule": "NET-NODE-002", "root_cause": True}]
+
+
+def conntrack_full(c: Cluster) -> list[Obj]:
+    c.kernel["worker-2"] = [f"2026-11-25T10:{m:02d}:00+0000 worker-2 kernel: nf_conntrack: nf_conntrack: table "
+                            "full, dropping packet" for m in range(10, 30)]
+    return [{"rule": "NET-NODE-003", "root_cause": True}]
+
+
+def selector_typo(c: Cluster) -> list[Obj]:
+    c.named(c.services, "cart")["spec"]["selector"] = {"app": "crat"}
+    c.named(c.slices, c.slices[[s["metadata"]["labels"]["kubernetes.io/service-name"] for s in c.slices]
+                                .index("cart")]["metadata"]["name"])["endpoints"] = []
+    return [{"rule": "NET-SVC-001", "root_cause": True}, {"rule": "NET-ING-003", "root_cause": False}]
+
+
+def pods_not_ready(c: Cluster) -> list[Obj]:
+    for pod in c.pods_of("shop", "api"):
+        c.break_pod(pod, "", "Running")
+        pod["status"]["containerStatuses"][0]["state"] = {"running": {"startedAt": "2026-11-25T09:00:00Z"}}
+    return [{"rule": "NET-SVC-002", "root_cause": True}, {"rule": "NET-ING-003", "root_cause": False}]
+
+
+def named_port_missing(c: Cluster) -> list[Obj]:
+    c.named(c.services, "web")["spec"]["ports"][0]["targetPort"] = "http-web"
+    return [{"rule": "NET-SVC-003", "root_cause": True}]
+
+
+def backend_missing(c: Cluster) -> list[Obj]:
+    c.ingresses[0]["spec"]["rules"][0]["http"]["paths"][2]["backend"]["service"]["name"] = "api-svc"
+    return [{"rule": "NET-ING-001", "root_cause": True}]
+
+
+def backend_port_undefined(c: Cluster) -> list[Obj]:
+    c.ingresses[0]["spec"]["rules"][0]["http"]["paths"][2]["backend"]["service"]["port"] = {"number": 9090}
+    return [{"rule": "NET-ING-002", "root_cause": True}]
+
+
+def backend_without_endpoints(c: Cluster) -> list[Obj]:
+    c.services.append(synth.service("shop", "legacy", None, ports=[{"name": "http", "port": 80, "targetPort": 80}]))
+    c.ingresses[0]["spec"]["rules"][0]["http"]["paths"].append(
+        {"path": "/legacy", "pathType": "Prefix", "backend": {"service": {"name": "legacy", "port": {"number": 80}}}})
+    return [{"rule": "NET-ING-003", "root_cause": True}]
+
+
+def tls_secret_missing(c: Cluster) -> list[Obj]:
+    c.secrets.clear()
+    return [{"rule": "NET-ING-004", "root_cause": True}]
+
+
+def _replace_cert(c: Cluster, sans: list[str], not_after: str) -> None:
+    cert, _ = synth.certificate(sans[0], sans, "2026-08-01T00:00:00Z", not_after, issuer="R11")
+    c.secrets[0]["data"]["tls.crt"] = base64.b64encode(cert).decode()
+
+
+def cert_expired(c: Cluster) -> list[Obj]:
+    _replace_cert(c, ["shop.example.com", "www.shop.example.com"], "2026-11-20T00:00:00Z")
+    return [{"rule": "NET-ING-005", "root_cause": True}]
+
+
+def cert_expiring(c: Cluster) -> list[Obj]:
+    _replace_cert(c, ["shop.example.com", "www.shop.example.com"], "2026-12-01T00:00:00Z")
+    return [{"rule": "NET-ING-006", "root_cause": True}]
+
+
+def cert_san_mismatch(c: Cluster) -> list[Obj]:
+    _replace_cert(c, ["*.example.com"], "2027-06-01T00:00:00Z")
+    c.ingresses[0]["spec"]["tls"][0]["hosts"] = ["shop.example.com", "www.shop.example.com", "a.b.example.com"]
+    return [{"rule": "NET-ING-007", "root_cause": True}]
+
+
+def ingress_class_missing(c: Cluster) -> list[Obj]:
+    c.ingresses.append(synth.ingress("shop", "legacy", class_name="ngnix", rules=[("old.example.com", "/", "web",
+                                                                                  "http")]))
+    return [{"rule": "NET-ING-008", "root_cause": True}]
+
+
+def ingress_controller_down(c: Cluster) -> list[Obj]:
+    for pod in c.pods_of("ingress-nginx", "ingress-nginx"):
+        c.break_pod(pod, "CrashLoopBackOff", "Running")
+    return [{"rule": "NET-ING-009", "root_cause": True}, {"rule": "NET-LB-004", "root_cause": False},
+            {"rule": "NET-SVC-002", "root_cause": False}]
+
+
+def duplicate_host_path(c: Cluster) -> list[Obj]:
+    c.ingresses.append(synth.ingress("shop", "storefront-v2", class_name=c.ingresses[0]["spec"]["ingressClassName"],
+                                     rules=[("shop.example.com", "/", "web", "http")]))
+    return [{"rule": "NET-ING-010", "root_cause": True}]
+
+
+def lb_no_implementation(c: Cluster) -> list[Obj]:
+    c.services.append(synth.service("shop", "gateway", {"app": "web"}, type_="LoadBalancer",
+                                    ports=[{"name": "https", "port": 443, "targetPort": "http"}]))
+    c.slices.append(synth.endpointslice("shop", "gateway", [(p["metadata"]["name"], p["status"]["podIP"], True)
+                                                             for p in c.pods_of("shop", "web")], 8080))
+    return [{"rule": "NET-LB-001", "root_cause": True}]
+
+
+def lb_sync_failed(c: Cluster) -> list[Obj]:
+    lb_no_implementation(c)
+    c.events.append(synth.event("shop", "Service", "gateway", "SyncLoadBalancerFailed",
+                                "Error syncing load balancer: failed to ensure load balancer: googleapi: Error 403: "
+                                "QUOTA_EXCEEDED - Quota 'STATIC_ADDRESSES' exceeded.", count=14,
+                                component="service-controller"))
+    return [{"rule": "NET-LB-002", "root_cause": True}, {"rule": "NET-LB-001", "root_cause": False}]
+
+
+def lb_pool_exhausted(c: Cluster) -> list[Obj]:
+    lb_no_implementation(c)
+    c.deployments.append(synth.deployment("metallb-system", "metallb-controller", "quay.io/metallb/controller:v0.14.8",
+                                          replicas=1, ready=1))
+    c.events.append(synth.event("shop", "Service", "gateway", "AllocationFailed", 'Failed to allocate IP for '
+                                '"shop/gateway": no available IPs', count=6, component="metallb-controller"))
+    return [{"rule": "NET-LB-003", "root_cause": True}, {"rule": "NET-LB-001", "root_cause": False}]
+
+
+def ingress_service_no_endpoints(c: Cluster) -> list[Obj]:
+    svc = c.named(c.services, "ingress-nginx-controller")
+    svc["spec"]["selector"] = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "ctrl"}
+    next(s for s in c.slices if s["metadata"]["labels"]["kubernetes.io/service-name"] == "ingress-nginx-controller"
+         )["endpoints"] = []
+    return [{"rule": "NET-SVC-001", "root_cause": True}, {"rule": "NET-LB-004", "root_cause": False}]
+
+
+def dns_down(c: Cluster) -> list[Obj]:
+    for pod in c.pods_of("kube-system", "kube-dns"):
+        c.break_pod(pod, "CrashLoopBackOff", "Running")
+    return [{"rule": "NET-DNS-001", "root_cause": True}, {"rule": "NET-SVC-002", "root_cause": False}]
+
+
+def dns_loop(c: Cluster) -> list[Obj]:
+    findings = dns_down(c)
+    for pod in c.pods_of("kube-system", "kube-dns"):
+        pod["status"]["containerStatuses"][0]["restartCount"] = 12
+        name = pod["metadata"]["name"]
+        c.logs[f"kube-system/{name}/coredns.previous.log"] = [
+            "[INFO] plugin/reload: Running configuration SHA512 = 591cf328cccc",
+            '[FATAL] plugin/loop: Loop (127.0.0.1:55953 -> :53) detected for zone ".", see '
+            'https://coredns.io/plugins/loop#troubleshooting. Query: "HINFO 4547991504243258144.3688648895315093531."']
+    findings[0]["root_cause"] = False
+    return [{"rule": "NET-DNS-002", "root_cause": True}, *findings]
+
+
+def dns_upstream(c: Cluster) -> list[Obj]:
+    pod = c.pods_of("kube-system", "kube-dns")[0]
+    pod["status"]["containerStatuses"][0]["restartCount"] = 1
+    c.logs[f"kube-system/{pod['metadata']['name']}/coredns.log"] = [
+        f"[ERROR] plugin/errors: 2 registry.example.com. A: read udp 10.42.0.5:{40000 + i}->10.0.0.2:53: i/o timeout"
+        for i in range(20)]
+    return [{"rule": "NET-DNS-003", "root_cause": True}]
+
+
+def policy_blocks_ingress(c: Cluster) -> list[Obj]:
+    c.policies.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                       "metadata": {"name": "shop-default-deny", "namespace": "shop"},
+                       "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]}})
+    return [{"rule": "NET-POL-001", "root_cause": True}]
+
+
+SINGLE: dict[str, tuple[str, Fault]] = {
+    "cni-agent-down": ("rke2", cni_agent_down), "cni-config-missing": ("kubeadm", cni_config_missing),
+    "cni-binary-missing": ("kubeadm", plugin_binary_missing), "ip-exhaustion": ("rke2", ip_exhaustion),
+    "cni-config-invalid": ("k3s", cni_config_invalid), "node-without-podcidr": ("rke2", node_without_podcidr),
+    "flannel-agent-down": ("k3s", flannel_agent_not_running), "calico-unauthorized": ("kubeadm", calico_unauthorized),
+    "calico-bgp-down": ("kubeadm", calico_bgp_down), "sandbox-unclassified": ("kubeadm", unclassified_sandbox),
+    "duplicate-pod-ip": ("kubeadm", duplicate_pod_ip), "ip-outside-podcidr": ("rke2", ip_outside_podcidr),
+    "network-unavailable": ("kubeadm", network_unavailable), "kube-proxy-iptables": ("kubeadm", kube_proxy_iptables),
+    "conntrack-full": ("rke2", conntrack_full), "service-selector-typo": ("kubeadm", selector_typo),
+    "service-pods-not-ready": ("k3s", pods_not_ready), "service-named-port": ("rke2", named_port_missing),
+    "ingress-backend-missing": ("kubeadm", backend_missing), "ingress-port-undefined": ("k3s", backend_port_undefined),
+    "ingress-no-endpoints": ("rke2", backend_without_endpoints), "tls-secret-missing": ("kubeadm", tls_secret_missing),
+    "tls-expired": ("rke2", cert_expired), "tls-expiring": ("k3s", cert_expiring),
+    "tls-san-mismatch": ("kubeadm", cert_san_mismatch), "ingress-class-missing": ("rke2", ingress_class_missing),
+    "ingress-controller-down": ("kubeadm", ingress_controller_down),
+    "ingress-duplicate-path": ("kubeadm", duplicate_host_path),
+    "lb-no-implementation": ("kubeadm", lb_no_implementation),
+    "lb-sync-failed": ("kubeadm", lb_sync_failed), "lb-pool-exhausted": ("kubeadm", lb_pool_exhausted),
+    "ingress-service-no-endpoints": ("kubeadm", ingress_service_no_endpoints), "dns-down": ("kubeadm", dns_down),
+    "dns-loop": ("rke2", dns_loop), "dns-upstream": ("k3s", dns_upstream),
+    "netpol-blocks-ingress": ("kubeadm", policy_blocks_ingress),
+}
+MULTI: dict[str, tuple[str, list[Fault]]] = {
+    "multi-cni-and-tls": ("rke2", [cni_agent_down, cert_expired]),
+    "multi-dns-and-netpol": ("kubeadm", [dns_down, policy_blocks_ingress]),
+    "multi-ip-and-lb": ("rke2", [ip_exhaustion, lb_no_implementation]),
+    "multi-proxy-and-conntrack": ("kubeadm", [kube_proxy_iptables, conntrack_full]),
+    "multi-selector-and-san": ("kubeadm", [selector_typo, cert_san_mismatch]),
+    "multi-class-and-duplicate": ("rke2", [ingress_class_missing, duplicate_host_path]),
+    "multi-bgp-and-route": ("kubeadm", [calico_bgp_down, network_unavailable]),
+    "multi-flannel-and-expiring": ("k3s", [flannel_agent_not_running, cert_expiring]),
+    "multi-three-layers": ("kubeadm", [calico_unauthorized, backend_missing, dns_upstream]),
+    "multi-lb-pool-and-named-port": ("kubeadm", [lb_pool_exhausted, named_port_missing]),
+}
+
+
+def build_all() -> None:
+    for old in HERE.iterdir():
+        if old.is_dir() and (old / "expected.yaml").exists():
+            shutil.rmtree(old)
+    for distro in ("kubeadm", "rke2", "k3s"):
+        Cluster(distro, noise=2000).write(HERE / f"healthy-{distro}", {
+            "description": f"Healthy {distro} cluster ({PROFILE[distro]['cni']}), unrelated kubelet lines.",
+            "findings": []})
+    for name, (distro, fault) in SINGLE.items():
+        cluster = Cluster(distro)
+        cluster.write(HERE / name, {"description": (fault.__name__).replace("_", " "), "findings": fault(cluster)})
+    for name, (distro, faults) in MULTI.items():
+        cluster = Cluster(distro)
+        expected: list[Obj] = []
+        for fault in faults:
+            expected += [e for e in fault(cluster) if e["rule"] not in {x["rule"] for x in expected}]
+        cluster.write(HERE / name, {"description": " + ".join(f.__name__.replace("_", " ") for f in faults),
+                                    "findings": expected})
+
+
+if __name__ == "__main__":
+    build_all()
