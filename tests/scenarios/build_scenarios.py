@@ -25,7 +25,7 @@ HERE = Path(__file__).parent
 COLLECTED_AT = "2026-11-25T10:32:00Z"
 Obj = dict[str, Any]
 
-PROFILE = {
+PROFILE: dict[str, dict[str, Any]] = {
     "kubeadm": {"cni": "calico", "cidr": "10.244.{i}.0/24", "pool": "192.168.{i}.{j}", "dns": ("coredns", "kube-dns"),
                 "cni_ds": ("calico-node", "calico/node:v3.28.1", "calico-node"),
                 "cni_file": ("10-calico.conflist", "calico"), "ipam": None},
@@ -127,7 +127,7 @@ class Cluster:
         i = self.names.index(node)
         self.slot[node] = self.slot.get(node, 0) + 1
         j = self.slot[node] + 1
-        return PROFILE[self.distro]["pool"].format(i=i, j=j)
+        return str(PROFILE[self.distro]["pool"]).format(i=i, j=j)
 
     def deployment(self, namespace: str, name: str, image: str, replicas: int, labels: dict[str, str],
                    service: str = "", port: int = 80, port_name: str = "", service_type: str = "ClusterIP",
