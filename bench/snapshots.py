@@ -102,7 +102,7 @@ def generate(size: Size, root: Path) -> None:
                          "registry.k8s.io/ingress-nginx/controller:v1.11.3", replicas=2, ready=2)])
     expired, _ = synth.certificate("old.example.com", ["old.example.com"], "2026-01-01T00:00:00Z",
                                    "2026-11-01T00:00:00Z")
-    valid, _ = synth.certificate("ok.example.com", ["ok.example.com"], "2026-10-01T00:00:00Z",
+    valid, _ = synth.certificate("ok.example.com", ["*.example.com"], "2026-10-01T00:00:00Z",
                                  "2027-10-01T00:00:00Z")
     ingresses = []
     for i in range(size.ingresses):
