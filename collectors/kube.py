@@ -1,9 +1,9 @@
 """Live collection from the Kubernetes API with the official ``kubernetes`` client.
 
 Lists are read page by page (``limit``/``continue``; a ``410 Gone`` restarts the
-list and skips what was already yielded) by bounded background workers that stay
-at most two pages ahead of the consumer, so memory does not grow with the
-cluster. Every call has a timeout. A 401/403/404 is permanent (the resource
+list and skips what was already yielded) by background workers for the list being
+read and the next few, each at most two pages ahead, so memory does not grow with
+the cluster. Every call has a timeout. A 401/403/404 is permanent (the resource
 becomes a coverage error: RBAC, or an API group the cluster does not serve); a
 5xx, 429 or a dropped connection is retried twice with backoff. Only TLS
 Secrets an Ingress references are read, by name, with ``tls.key`` dropped at
@@ -99,7 +99,6 @@ class Api:
     def __init__(self, api: k8s.ApiClient, settings: ApiSettings) -> None:
         self.api, self.settings = api, settings
         api.configuration.connection_pool_maxsize = max(settings.concurrency + 2, 4)
-        self.requests = 0
 
     def get(self, path: str, query: dict[str, Any] | None = None) -> bytes:
         delay = 0.5
@@ -119,7 +118,6 @@ class Api:
             "GET", path, query_params=list(query.items()), auth_settings=["BearerToken"],
             header_params={"Accept": "application/json"})
         started = time.perf_counter()
-        self.requests += 1
         try:
             response = self.api.call_api(method, url, header_params=headers,
                                          _request_timeout=(min(10.0, self.settings.timeout),
@@ -166,17 +164,20 @@ class LiveBundle:
         self.errors: list[CollectionError] = []
         self._done: set[str] = set()
         self._queues: dict[str, queue.Queue[Any]] = {}
-        self._slots = threading.Semaphore(self.settings.concurrency)
         self._stop = threading.Event()
         self._tls_refs: set[tuple[str, str]] = set()
         self._log_pods: list[tuple[str, str, list[str], bool]] = []  # ns, pod, containers, restarted
 
     # -- lists ---------------------------------------------------------------------
-    def _start(self) -> None:
-        if self._queues:
-            return
-        for resource in _PREFETCHED:
-            self._spawn(resource)
+    def _start_window(self, resource: str) -> None:
+        """Start the lists of ``resource`` and the next few the consumer will ask for. Only
+        lists at or ahead of the consumer run, so the one it waits on always makes progress
+        (a fixed pool could fill up with lists blocked on queues nobody reads yet)."""
+        order = list(_PREFETCHED)
+        ahead = order[order.index(resource):][: self.settings.concurrency] if resource in order else [resource]
+        for name in ahead:
+            if name not in self._queues:
+                self._spawn(name)
 
     def _spawn(self, resource: str) -> None:
         self._queues[resource] = queue.Queue(maxsize=2)
@@ -185,14 +186,13 @@ class LiveBundle:
 
     def _produce(self, resource: str) -> None:
         out = self._queues[resource]
-        with self._slots:
-            try:
-                for page in self._pages(resource):
-                    if not self._put(out, page):
-                        return
-                self._put(out, None)
-            except ApiFailure as failure:
-                self._put(out, failure)
+        try:
+            for page in self._pages(resource):
+                if not self._put(out, page):
+                    return
+            self._put(out, None)
+        except ApiFailure as failure:
+            self._put(out, failure)
 
     def _put(self, out: queue.Queue[Any], item: Any) -> bool:
         while not self._stop.is_set():
@@ -237,9 +237,7 @@ class LiveBundle:
             return
         if resource not in API_RESOURCES:
             return
-        self._start()
-        if resource not in self._queues:
-            self._spawn(resource)
+        self._start_window(resource)
         source = self._queues[resource]
         while True:
             item = source.get()

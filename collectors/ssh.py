@@ -226,6 +226,13 @@ class SshReader:
             raise KubetriageError(f"--ssh-password-env names {settings.password_env}, which is not set")
         self._jumps: dict[str, paramiko.SSHClient] = {}
 
+    def close(self) -> None:
+        """Close the jump-host connections shared by all nodes."""
+        with self._lock:
+            for client in self._jumps.values():
+                client.close()
+            self._jumps.clear()
+
     def _endpoint(self, alias: str, host: str | None = None, port: int | None = None,
                   user: str | None = None, jump: str | None = None) -> _Endpoint:
         cfg = self._config.lookup(alias)
@@ -443,9 +450,5 @@ class SshNodeBundle:
                     pending.append(pool.submit(self.reader.read, nxt, errors))
                 if files is not None:
                     yield files
+        self.reader.close()
         self.errors.extend(sorted(errors, key=lambda e: (e.target, e.message)))
-
-    def close(self) -> None:
-        closer = getattr(self.base, "close", None)
-        if closer:
-            closer()

@@ -35,7 +35,7 @@ from kubetriage.normalize import normalize
 from kubetriage.normalize.signatures import SignatureCatalog
 from kubetriage.reports import FORMATS, render_report
 from kubetriage.ruledocs import write_docs
-from kubetriage.rulefile import SEVERITIES, load_rules
+from kubetriage.rulefile import SEVERITIES
 from kubetriage.ruletests import run_rule_tests
 from kubetriage.scaffold import scaffold
 from kubetriage.schema import SCHEMAS, schema
@@ -96,13 +96,12 @@ class _Setup:
 
 def _setup(config_path: Path | None, rule_dirs: Sequence[Path] = (), disable: Sequence[str] = ()) -> _Setup:
     config = load_config(config_path)
-    declared = {r.id: r.params for r in load_rules([*config.rule_dirs, *rule_dirs])}
+    knowledge = Knowledge.load([*config.rule_dirs, *rule_dirs], (), config.runbook_dirs, config.severity)
+    declared = {r.id: r.params for r in knowledge.rules}
     problems = config.check_against(declared)
     if problems:
         raise RuleValidationError(problems)
-    knowledge = Knowledge.load([*config.rule_dirs, *rule_dirs], [*config.disable, *disable],
-                               config.runbook_dirs, config.severity)
-    return _Setup(config, knowledge, config.rule_params(declared))
+    return _Setup(config, knowledge.without([*config.disable, *disable]), config.rule_params(declared))
 
 
 def _live_options(func: Any) -> Any:

@@ -35,11 +35,11 @@ class Knowledge:
             problems += check_runbook_inputs(book, by_id)
         if problems:
             raise RuleValidationError(problems)
-        unknown = sorted(set(disabled) - {r.id for r in rules})
+        return cls(rules, SignatureCatalog.load(rule_dirs), runbooks).without(disabled)
+
+    def without(self, disabled: Sequence[str]) -> Knowledge:
+        """The same knowledge minus some rules; naming a rule that does not exist is an error."""
+        unknown = sorted(set(disabled) - {r.id for r in self.rules})
         if unknown:
             raise KubetriageError(f"--disable names unknown rule ids: {', '.join(unknown)}")
-        return cls(
-            rules=[r for r in rules if r.id not in set(disabled)],
-            signatures=SignatureCatalog.load(rule_dirs),
-            runbooks=runbooks,
-        )
+        return dataclasses.replace(self, rules=[r for r in self.rules if r.id not in set(disabled)])

@@ -208,3 +208,10 @@ def test_every_api_call_is_granted_by_the_shipped_rbac_and_nothing_more(
     granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
                for resource in rule["resources"] for verb in rule["verbs"]}
     assert used == granted
+
+
+def test_one_object_per_page_never_stalls(cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:
+    """Every list spans many pages: workers must not fill up on lists nobody reads yet."""
+    _, paged, _ = _live(kubetriage, cluster, tmp_path, "--chunk-size", "1", "--now", "2026-11-25T10:32:00Z")
+    _, whole, _ = _live(kubetriage, cluster, tmp_path, "--now", "2026-11-25T10:32:00Z")
+    assert paged["findings"] == whole["findings"] and paged["coverage"]["errors"] == []

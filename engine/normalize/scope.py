@@ -49,10 +49,10 @@ class ServiceInfo:
     not_ready_endpoints: int = 0
     pod_nodes: set[str] = field(default_factory=set)
     pod_port_names: set[str] = field(default_factory=set)
+    named_target_ports: frozenset[str] = field(init=False)
 
-    @property
-    def named_target_ports(self) -> set[str]:
-        return {target for _, _, _, target in self.ports if target and not target.isdigit()}
+    def __post_init__(self) -> None:
+        self.named_target_ports = frozenset(t for _, _, _, t in self.ports if t and not t.isdigit())
 
 
 @dataclass
