@@ -259,7 +259,8 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
       kubetriage triage --snapshot ./snap --runbook incident.md -o junit > triage.xml
     """
     setup = _setup(config_path, rule_dirs, disable)
-    _apply_ssh_defaults(live, setup.config)
+    if snapshot is None:
+        _apply_ssh_defaults(live, setup.config)
     with _open_bundle(snapshot, live) as bundle:
         report = triage(bundle, setup.knowledge, resolve_now(bundle, now), engine,  # type: ignore[arg-type]
                         setup.params, setup.config.exclude)
@@ -277,7 +278,8 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
 @click.option("--force", is_flag=True, help="Write into a non-empty directory.")
 @_live_options
 @_ssh_options
-def collect_cmd(out: Path, force: bool, **live: Any) -> None:
+@_CONFIG_OPTION
+def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -> None:
     """Collect a snapshot from a live cluster (DESIGN §3 format) for later or offline triage.
 
     \b
@@ -287,6 +289,7 @@ def collect_cmd(out: Path, force: bool, **live: Any) -> None:
       kubetriage collect -o ./snap --ssh-inventory nodes.yaml
     """
     prepare_directory(out, force)
+    _apply_ssh_defaults(live, load_config(config_path))
     with _open_bundle(None, live) as bundle:
         write_snapshot(bundle, out)
     for error in bundle.errors:
@@ -319,7 +322,8 @@ def runbook_group(ctx: click.Context, /, snapshot: Path | None, output: str, rul
     if ctx.invoked_subcommand is not None:
         return
     setup = _setup(config_path, rule_dirs, disable)
-    _apply_ssh_defaults(live, setup.config)
+    if snapshot is None:
+        _apply_ssh_defaults(live, setup.config)
     with _open_bundle(snapshot, live) as bundle:
         report = triage(bundle, setup.knowledge, resolve_now(bundle, now), "durable", setup.params,
                         setup.config.exclude)

@@ -150,3 +150,8 @@ def test_user_signatures_extend_the_catalog(tmp_path: Path) -> None:
     catalog_ = SignatureCatalog.load([tmp_path])
     assert catalog_.classify("E1125 dial tcp: corp-proxy: connection refused") == ["team-proxy-down"]
     assert "cni-config-uninitialized" in {s.id for s in catalog_.signatures}
+
+
+def test_ssh_settings_in_config_do_not_affect_snapshot_triage(tmp_path: Path, kubetriage: Run) -> None:
+    config = _config(tmp_path, {"ssh": {"user": "ops", "inventory": "nodes.yaml"}})
+    assert triage_json(kubetriage, HEALTHY, "--config", str(config))["findings"] == []

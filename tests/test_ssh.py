@@ -224,3 +224,20 @@ def test_durations_and_password_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_ssh_and_snapshot_do_not_mix(kubetriage: Run) -> None:
     proc = kubetriage("triage", "--snapshot", HEALTHY, "--ssh")
     assert proc.returncode == 2 and "cannot be combined with --snapshot" in proc.stderr
+
+
+def test_ssh_defaults_come_from_the_config_file(lab: Lab, cluster: FakeApiServer, tmp_path: Path,
+                                                kubetriage: Run) -> None:
+    inventory = tmp_path / "nodes.yaml"
+    inventory.write_text(yaml.safe_dump({"nodes": {
+        name: {"host": "127.0.0.1", "port": lab.sshd[name].port} for name in NODES}}))
+    config = tmp_path / "kubetriage.yaml"
+    config.write_text(yaml.safe_dump({"ssh": {"user": "root", "key": str(lab.key), "known_hosts": str(lab.known_hosts),
+                                              "inventory": "nodes.yaml", "distro": "auto"},
+                                      "thresholds": {"log_window": "2h"}}))
+    out = tmp_path / "snap"
+    proc = kubetriage("collect", "-o", out, "--kubeconfig", cluster.kubeconfig(tmp_path / "kc"), "--config", config,
+                      "--ssh-config", tmp_path / "none")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (out / "nodes").iterdir()) == sorted(NODES)
+    assert yaml.safe_load((out / "snapshot.yaml").read_text())["errors"] == []
