@@ -14,8 +14,14 @@ define apt_ensure
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 endef
 
+# For a package whose absence was detected by another check (not by dpkg).
+apt_ensure_now = { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null; }
+
 system-deps:
 	$(call apt_ensure,gcc libc6-dev)
+	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || $(call apt_ensure_now,python3-venv)
+	@$(PYTHON) -c "import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+	  || $(call apt_ensure_now,python3-dev)
 
 test-system-deps: system-deps
 	$(call apt_ensure,openssh-server openssh-client busybox-static chromium)
