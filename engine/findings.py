@@ -65,24 +65,23 @@ def build_findings(rules: Sequence[Rule], firings: Sequence[Firing],
                  {**by_id[rule_id].params, **(params or {}).get(rule_id, {})})
         for (rule_id, _), (key, members) in groups.items()
     ]
-    _link(findings, by_id)
-    return rank(findings)
+    return link(findings, rules)
 
 
 def tree(findings: list[Finding]) -> list[tuple[Finding, int]]:
     """Root causes in rank order, each followed by what it explains, depth-first (depth 0 = root).
     A symptom explained by several causes is shown under the first; nothing is shown twice."""
     by_id = {f.id: f for f in findings}
+    position = {f.id: i for i, f in enumerate(findings)}
     out: list[tuple[Finding, int]] = []
     shown: set[str] = set()
 
     def visit(finding: Finding, depth: int) -> None:
         shown.add(finding.id)
         out.append((finding, depth))
-        for child in sorted((by_id[i] for i in finding.explains if i in by_id and i not in shown),
-                            key=lambda f: findings.index(f)):
-            if child.id not in shown:
-                visit(child, depth + 1)
+        for child_id in sorted((i for i in finding.explains if i in by_id), key=position.__getitem__):
+            if child_id not in shown:  # a sibling's subtree may have shown it already
+                visit(by_id[child_id], depth + 1)
 
     for finding in findings:
         if finding.root_cause and finding.id not in shown:
@@ -137,9 +136,13 @@ def _collect(templates: list[str], members: list[Firing], base: dict[str, Any]) 
     return list(seen)
 
 
-def _link(findings: list[Finding], rules: dict[str, Rule]) -> None:
+def link(findings: list[Finding], rules: Sequence[Rule]) -> list[Finding]:
+    """(Re)link causes to the symptoms they explain among ``findings``, then rank them."""
+    explains = {r.id: set(r.explains) for r in rules}
+    for finding in findings:
+        finding.explains, finding.explained_by = [], []
     for cause in findings:
-        targets = set(rules[cause.rule_id].explains)
+        targets = explains[cause.rule_id]
         for symptom in findings:
             if symptom is not cause and symptom.rule_id in targets \
                     and set(cause.subjects) & set(symptom.subjects):
@@ -147,3 +150,4 @@ def _link(findings: list[Finding], rules: dict[str, Rule]) -> None:
                 symptom.explained_by.append(cause.id)
     for finding in findings:
         finding.root_cause = not finding.explained_by
+    return rank(findings)

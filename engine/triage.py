@@ -19,7 +19,7 @@ from kubetriage.config import Exclusion
 from kubetriage.errors import KubetriageError
 from kubetriage.evaluation import EngineName, evaluator
 from kubetriage.facts import FactBase
-from kubetriage.findings import Finding, build_findings, rank
+from kubetriage.findings import Finding, build_findings, link
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
 from kubetriage.normalize.common import parse_time
@@ -99,22 +99,18 @@ def triage(bundle: Bundle, knowledge: Knowledge, now: datetime, engine: EngineNa
     facts = normalize(bundle, now, knowledge.signatures)
     normalized = time.perf_counter()
     rules, skipped = evaluable(knowledge.rules, facts)
-    findings, suppressed = [], []
+    kept, suppressed = [], []
     for finding in run_rules(rules, facts.facts, engine, params):
         reason = next((e.reason for e in exclusions if e.matches(finding.rule_id, finding.subjects)), None)
         if reason is None:
-            findings.append(finding)
+            kept.append(finding)
         else:
             suppressed.append({"id": finding.id, "rule_id": finding.rule_id, "subject": finding.subjects[0],
                                "reason": reason})
-    hidden = {s["id"] for s in suppressed}
-    for finding in findings:  # links to suppressed findings go with them
-        finding.explains = [i for i in finding.explains if i not in hidden]
-        finding.explained_by = [i for i in finding.explained_by if i not in hidden]
-        finding.root_cause = not finding.explained_by
+    findings = link(kept, rules) if suppressed else kept  # a suppressed cause explains nothing shown
     done = time.perf_counter()
     return TriageReport(
-        facts=facts, findings=rank(findings), rules_evaluated=[r.id for r in rules],
+        facts=facts, findings=findings, rules_evaluated=[r.id for r in rules],
         not_evaluated=skipped, suppressed=suppressed,
         timings={"normalize": normalized - started, "evaluate": done - normalized},
     )
