@@ -29,6 +29,7 @@ from kubetriage.collectors.writer import prepare_directory, write_snapshot
 from kubetriage.config import Config, load_config, search_path
 from kubetriage.errors import KubetriageError, RuleValidationError
 from kubetriage.explain import explain
+from kubetriage.facts import FactBase
 from kubetriage.incident import build_incident, incident_html, incident_markdown
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
@@ -39,7 +40,7 @@ from kubetriage.rulefile import SEVERITIES
 from kubetriage.ruletests import run_rule_tests
 from kubetriage.scaffold import scaffold
 from kubetriage.schema import SCHEMAS, schema
-from kubetriage.triage import evaluable, resolve_now, triage
+from kubetriage.triage import TriageReport, evaluable, resolve_now, triage
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -180,6 +181,24 @@ def _apply_ssh_defaults(opts: dict[str, Any], config: Config) -> None:
         opts["since"] = config.thresholds["log_window"]
 
 
+def _triage(setup: _Setup, snapshot: Path | None, now: str | None, engine: str, live: dict[str, Any]
+            ) -> TriageReport:
+    """One triage of a snapshot or the live cluster, with the config's params and exclusions."""
+    if snapshot is None:  # SSH defaults from the config apply to live collection only
+        _apply_ssh_defaults(live, setup.config)
+    with _open_bundle(snapshot, live) as bundle:
+        return triage(bundle, setup.knowledge, resolve_now(bundle, now), engine,  # type: ignore[arg-type]
+                      setup.params, setup.config.exclude)
+
+
+def _fact_base(snapshot: Path | None, now: str | None, live: dict[str, Any], signatures: SignatureCatalog
+               ) -> FactBase:
+    """The facts of a snapshot or the live cluster (API only: these commands take no SSH options)."""
+    live.update(ssh=False, ssh_inventory=None)
+    with _open_bundle(snapshot, live) as bundle:
+        return normalize(bundle, resolve_now(bundle, now), signatures)
+
+
 def _ssh_bundle(base: Bundle, opts: dict[str, Any]) -> Bundle:
     from kubetriage.collectors.ssh import SshNodeBundle, SshSettings, load_inventory, parse_duration
 
@@ -259,11 +278,7 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
       kubetriage triage --snapshot ./snap --runbook incident.md -o junit > triage.xml
     """
     setup = _setup(config_path, rule_dirs, disable)
-    if snapshot is None:
-        _apply_ssh_defaults(live, setup.config)
-    with _open_bundle(snapshot, live) as bundle:
-        report = triage(bundle, setup.knowledge, resolve_now(bundle, now), engine,  # type: ignore[arg-type]
-                        setup.params, setup.config.exclude)
+    report = _triage(setup, snapshot, now, engine, live)
     render_report(report, output, Console(width=None if sys.stdout.isatty() else 120))
     if runbook_file:
         runbook_file.write_text(incident_markdown(build_incident(report, setup.knowledge)), encoding="utf-8")
@@ -322,12 +337,7 @@ def runbook_group(ctx: click.Context, /, snapshot: Path | None, output: str, rul
     if ctx.invoked_subcommand is not None:
         return
     setup = _setup(config_path, rule_dirs, disable)
-    if snapshot is None:
-        _apply_ssh_defaults(live, setup.config)
-    with _open_bundle(snapshot, live) as bundle:
-        report = triage(bundle, setup.knowledge, resolve_now(bundle, now), "durable", setup.params,
-                        setup.config.exclude)
-    incident = build_incident(report, setup.knowledge)
+    incident = build_incident(_triage(setup, snapshot, now, "durable", live), setup.knowledge)
     if output == "html":
         click.echo(incident_html(incident), nl=False)
     elif output == "json":
@@ -444,9 +454,7 @@ def rules_explain(rule_id: str, snapshot: Path | None, now: str | None, rule_dir
     rule = next((r for r in setup.knowledge.rules if r.id == rule_id), None)
     if rule is None:
         raise KubetriageError(f"no rule with id {rule_id!r} (see `kubetriage rules list`)")
-    live.update(ssh=False, ssh_inventory=None)
-    with _open_bundle(snapshot, live) as bundle:
-        facts = normalize(bundle, resolve_now(bundle, now), setup.knowledge.signatures)
+    facts = _fact_base(snapshot, now, live, setup.knowledge.signatures)
     click.echo(f"{rule.id} — {rule.title}")
     _, skipped = evaluable([rule], facts)
     if skipped:
@@ -485,9 +493,7 @@ def facts_cmd(snapshot: Path | None, kinds: tuple[str, ...], output: str, now: s
             for name, spec in kind.fields.items():
                 click.echo(f"  {name} ({spec.type.__name__}): {spec.description}")
         return
-    live.update(ssh=False, ssh_inventory=None)
-    with _open_bundle(snapshot, live) as bundle:
-        base = normalize(bundle, resolve_now(bundle, now), SignatureCatalog.load())
+    base = _fact_base(snapshot, now, live, SignatureCatalog.load())
     selected = [f for f in base.facts if not kinds or f["kind"] in kinds]
     if output == "json":
         click.echo(json.dumps(selected, indent=2))
