@@ -123,24 +123,25 @@ class Api:
                                          _request_timeout=(min(10.0, self.settings.timeout),
                                                            self.settings.timeout))
             body: bytes = response.read()
-        except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError):
-            raise ApiFailure(f"timed out after {self.settings.timeout:g}s", permanent=True) from None
-        except urllib3.exceptions.MaxRetryError as exc:
-            reason = exc.reason
-            if isinstance(reason, (urllib3.exceptions.ReadTimeoutError,
-                                   urllib3.exceptions.ConnectTimeoutError)):
-                raise ApiFailure(f"timed out after {self.settings.timeout:g}s", permanent=True) from None
-            if isinstance(reason, urllib3.exceptions.SSLError):
-                raise ApiFailure(f"TLS error: {reason}", permanent=True) from None
-            raise ApiFailure(f"cannot connect: {reason}", permanent=False) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ApiFailure(f"connection failed: {exc}", permanent=False) from None
+            raise _transport_failure(exc, self.settings.timeout) from None
         log.debug("GET %s -> %s in %.0f ms", url.split("?")[0], response.status,
                   (time.perf_counter() - started) * 1000)
         if 200 <= response.status < 300:
             return body
         raise ApiFailure(_status_message(response.status, body),
                          permanent=response.status not in _RETRYABLE, status=response.status)
+
+
+def _transport_failure(exc: Exception, timeout: float) -> ApiFailure:
+    """Map a urllib3/socket error (possibly wrapped in MaxRetryError) to an ApiFailure."""
+    wrapped = isinstance(exc, urllib3.exceptions.MaxRetryError)
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    if isinstance(reason, (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError)):
+        return ApiFailure(f"timed out after {timeout:g}s", permanent=True)
+    if isinstance(reason, urllib3.exceptions.SSLError):
+        return ApiFailure(f"TLS error: {reason}", permanent=True)
+    return ApiFailure(f"{'cannot connect' if wrapped else 'connection failed'}: {reason}", permanent=False)
 
 
 def _status_message(status: int, body: bytes) -> str:
