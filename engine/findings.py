@@ -143,11 +143,28 @@ def link(findings: list[Finding], rules: Sequence[Rule]) -> list[Finding]:
         finding.explains, finding.explained_by = [], []
     for cause in findings:
         targets = explains[cause.rule_id]
-        for symptom in findings:
-            if symptom is not cause and symptom.rule_id in targets \
-                    and set(cause.subjects) & set(symptom.subjects):
-                cause.explains.append(symptom.id)
-                symptom.explained_by.append(cause.id)
+        direct = [s for s in findings if s is not cause and s.rule_id in targets
+                  and set(cause.subjects) & set(s.subjects)]
+        for symptom in _same_symptom(direct, findings, cause):
+            cause.explains.append(symptom.id)
+            symptom.explained_by.append(cause.id)
     for finding in findings:
         finding.root_cause = not finding.explained_by
     return rank(findings)
+
+
+def _same_symptom(seeds: list[Finding], findings: list[Finding], cause: Finding) -> list[Finding]:
+    """``seeds`` plus every other instance of their rules that shares a subject with one of them,
+    transitively: a rule with several ``group_by`` alternatives reports one problem as several
+    findings (the DNS Deployment with no ready pod, its Service with no endpoint), and a cause
+    that explains one of them explains them all."""
+    linked = {f.id: f for f in seeds}
+    frontier = list(seeds)
+    while frontier:
+        seed = frontier.pop()
+        for other in findings:
+            if other.id not in linked and other is not cause and other.rule_id == seed.rule_id \
+                    and set(other.subjects) & set(seed.subjects):
+                linked[other.id] = other
+                frontier.append(other)
+    return list(linked.values())

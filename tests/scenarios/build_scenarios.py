@@ -580,7 +580,7 @@ SINGLE: dict[str, tuple[str, Fault]] = {
     "lb-no-implementation": ("kubeadm", lb_no_implementation),
     "lb-sync-failed": ("kubeadm", lb_sync_failed), "lb-pool-exhausted": ("kubeadm", lb_pool_exhausted),
     "ingress-service-no-endpoints": ("kubeadm", ingress_service_no_endpoints), "dns-down": ("kubeadm", dns_down),
-    "dns-loop": ("rke2", dns_loop), "dns-upstream": ("k3s", dns_upstream),
+    "dns-loop": ("rke2", dns_loop), "dns-loop-kubeadm": ("kubeadm", dns_loop), "dns-upstream": ("k3s", dns_upstream),
     "netpol-blocks-ingress": ("kubeadm", policy_blocks_ingress),
 }
 MULTI: dict[str, tuple[str, list[Fault]]] = {
