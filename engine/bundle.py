@@ -14,6 +14,8 @@ from typing import Any, Protocol
 #: Resources a snapshot may hold, in the order normalization reads them.
 RESOURCES = (
     "nodes",
+    "namespaces",
+    "networkpolicies",
     "ingressclasses",
     "ingresses",
     "services",
@@ -24,7 +26,6 @@ RESOURCES = (
     "endpoints",
     "secrets",
     "events",
-    "networkpolicies",
 )
 
 #: Per-node files (DESIGN §3); ``cni`` and ``ipam`` are directories.

@@ -241,13 +241,25 @@ CATALOG: dict[str, FactKind] = {
         ),
         _kind(
             "policy_isolation",
-            "An Ingress backend whose pods NetworkPolicies isolate with no rule admitting the ingress controller.",
-            ("api/networkpolicies", "api/ingresses", "api/services", "api/daemonsets", "api/deployments"),
+            "An Ingress backend whose pods NetworkPolicies certainly isolate from every ingress controller pod"
+            " of a namespace (ingress of the backend and egress of the controller, on the backend's port).",
+            ("api/networkpolicies", "api/ingresses", "api/services", "api/pods"),
             namespace=Field(S, "Namespace of the backend."),
             service=Field(S, "Backend Service."),
             ingress=Field(S, "Ingress routing to it."),
-            policies=Field(S, "Policies selecting the backend pods, comma separated."),
+            policies=Field(S, "Deciding policies (namespace/name), comma separated."),
             controller_namespace=Field(S, "Namespace of the ingress controller."),
+        ),
+        _kind(
+            "dns_egress_block",
+            "Pods whose egress NetworkPolicies certainly deny UDP 53 to every cluster DNS pod.",
+            ("api/networkpolicies", "api/pods"),
+            namespace=Field(S, "Namespace of the blocked pods."),
+            policies=Field(S, "Egress policies selecting them (namespace/name), comma separated."),
+            pods=Field(N, "Blocked pods."),
+            example_pod=Field(S, "One blocked pod's name."),
+            dns_service=Field(S, "The cluster DNS Service (namespace/name), or ''."),
+            dns_namespace=Field(S, "Namespace of the DNS pods."),
         ),
         _kind(
             "event",

@@ -14,12 +14,15 @@ from typing import Any
 import pytest
 
 from kubetriage import synth
+from kubetriage.knowledge import Knowledge
 
 from .apiserver import FakeApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTAGE = ROOT / "examples" / "rke2-outage"
 HEALTHY = ROOT / "examples" / "healthy"
+#: How many built-in rules there are (computed: adding a rule must not mean editing tests).
+RULE_COUNT = len(Knowledge.load().rules)
 
 
 @pytest.fixture

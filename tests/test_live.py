@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from .apiserver import FakeApiServer, Fault
-from .conftest import OUTAGE, ROOT, Run
+from .conftest import OUTAGE, ROOT, RULE_COUNT, Run
 
 FINDING_KEYS = ("rule_id", "root_cause", "subjects", "summary", "severity")
 
@@ -142,7 +142,7 @@ def test_wrong_token_reports_every_gap(cluster: FakeApiServer, tmp_path: Path, k
     report = json.loads(proc.stdout)
     assert proc.returncode == 0 and report["findings"] == []
     assert all(e["message"].startswith("unauthorized") for e in report["coverage"]["errors"])
-    assert report["rules_evaluated"] == 0 and len(report["coverage"]["not_evaluated"]) == 36
+    assert report["rules_evaluated"] == 0 and len(report["coverage"]["not_evaluated"]) == RULE_COUNT
     assert "wrong" not in proc.stderr + proc.stdout
 
 

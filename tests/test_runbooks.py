@@ -22,7 +22,7 @@ from kubetriage.knowledge import Knowledge
 from kubetriage.ruletests import cases_path, complete
 from kubetriage.triage import TriageReport, run_rules
 
-from .conftest import OUTAGE, ROOT, Run
+from .conftest import OUTAGE, ROOT, RULE_COUNT, Run
 
 KNOWLEDGE = Knowledge.load()
 GOLDEN = Path(__file__).parent / "golden" / "runbooks"
@@ -150,7 +150,7 @@ def test_triage_writes_incident_runbook_and_junit(tmp_path: Path, kubetriage: Ru
     proc = kubetriage("triage", "--snapshot", OUTAGE, "--runbook", incident, "-o", "junit")
     assert proc.returncode == 1
     suite = ET.fromstring(proc.stdout)
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("36", "5", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == (str(RULE_COUNT), "5", "0")
     failed = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
     assert failed == {"NET-CNI-001", "NET-CNI-002", "NET-ING-005", "NET-SVC-002", "NET-ING-003"}
     text = incident.read_text()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import HEALTHY, OUTAGE, ROOT, Run, triage_json
+from .conftest import HEALTHY, OUTAGE, ROOT, RULE_COUNT, Run, triage_json
 
 
 def test_demo_outage_names_the_three_faults_cni_first(kubetriage: Run) -> None:
@@ -33,7 +33,7 @@ def test_demo_outage_names_the_three_faults_cni_first(kubetriage: Run) -> None:
         assert set(f) >= {"rule_id", "severity", "title", "summary", "root_cause", "subjects", "evidence",
                           "explains", "runbook", "id"}
         assert f["evidence"] and f["runbook"]
-    assert report["rules_evaluated"] == 36
+    assert report["rules_evaluated"] == RULE_COUNT
     assert report["coverage"]["errors"] == [] and report["coverage"]["not_evaluated"] == []
     assert "nodes/worker-2/kubelet.log" in report["coverage"]["collected"]
 
@@ -47,7 +47,7 @@ def test_healthy_baseline_has_zero_findings(kubetriage: Run) -> None:
     proc = kubetriage("triage", "--snapshot", HEALTHY, "-o", "json")
     assert proc.returncode == 0
     report = json.loads(proc.stdout)
-    assert report["findings"] == [] and report["rules_evaluated"] == 36
+    assert report["findings"] == [] and report["rules_evaluated"] == RULE_COUNT
 
 
 @pytest.mark.parametrize(("fail_on", "code"), [("high", 1), ("critical", 1), ("never", 0)])

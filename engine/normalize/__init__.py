@@ -1,8 +1,9 @@
 """Bundle -> FactBase: pure functions over streamed objects, in a fixed order.
 
 Order matters because later resources are resolved against compact indexes
-of earlier ones: Services before pods (selector counts), pods before events
-(pod -> node), Ingresses before Secrets (only referenced TLS secrets are read).
+of earlier ones: NetworkPolicies before pods (which pods' labels to keep), Services
+before pods (selector counts), pods before events (pod -> node), Ingresses before
+Secrets (only referenced TLS secrets are read).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from kubetriage.normalize.ingresses import (
 from kubetriage.normalize.nodefiles import cni_config_fact, ipam_facts, scan_log, scan_pod_log
 from kubetriage.normalize.nodes import node_facts, read_nodes
 from kubetriage.normalize.pods import read_pods
-from kubetriage.normalize.policies import read_policies
+from kubetriage.normalize.policies import PolicySet, read_namespaces, read_policies
+from kubetriage.normalize.reachability import dns_egress_facts
 from kubetriage.normalize.roles import POD_CIDR_IPAM
 from kubetriage.normalize.scope import Scope
 from kubetriage.normalize.services import (
@@ -45,6 +47,9 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
     scope = Scope(now=now, hits=HitAggregator(signatures))
 
     read_nodes(bundle.objects("nodes"), scope)
+    namespaces = read_namespaces(bundle.objects("namespaces"))
+    policies = read_policies(bundle.objects("networkpolicies"))  # before pods: which pods to remember
+    scope.policies = PolicySet(policies, namespaces if bundle.has_resource("namespaces") else None)
     classes = read_ingressclasses(bundle.objects("ingressclasses"))
     ingresses = read_ingresses(bundle.objects("ingresses"), scope)
     read_services(bundle.objects("services"), scope)
@@ -60,7 +65,6 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
     base.extend(event_facts(bundle.objects("events"), scope))
     logs = [scan_pod_log(log, scope) for log in bundle.pod_logs()]
 
-    policies = read_policies(bundle.objects("networkpolicies"))
     collected = [f"api/{r}" for r in RESOURCES if bundle.has_resource(r)] + logs
     pods_known = bundle.has_resource("pods")
     endpoints_known = slices or bundle.has_resource("endpoints")
@@ -68,7 +72,8 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
     base.extend(service_facts(scope, pods_known, endpoints_known))
     base.extend(ingress_facts(ingresses, scope,
                               classes if bundle.has_resource("ingressclasses") else None,
-                              secrets_found, policies))
+                              secrets_found))
+    base.extend(dns_egress_facts(scope))
 
     nodes_read = 0
     for files in bundle.node_files():

@@ -8,7 +8,7 @@ from typing import Any
 
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import meta
-from kubetriage.normalize.policies import Policy
+from kubetriage.normalize.reachability import ingress_isolation
 from kubetriage.normalize.scope import Scope
 
 _DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
@@ -91,7 +91,6 @@ def ingress_facts(
     scope: Scope,
     classes: tuple[set[str], bool] | None,
     secrets_found: set[tuple[str, str]],
-    policies: list[Policy],
 ) -> Iterator[dict[str, Any]]:
     claimed: dict[tuple[str, str, str], str] = {}
     isolated: set[tuple[str, str, str]] = set()
@@ -114,7 +113,7 @@ def ingress_facts(
                                                             first=other, second=here)
             if svc is not None and (ing.namespace, service, ing.name) not in isolated:
                 isolated.add((ing.namespace, service, ing.name))
-                yield from _isolation(ing, svc.selector, service, scope, policies)
+                yield from ingress_isolation(scope, ing.name, svc, port)
             yield CATALOG["ingress_backend"].make(
                 namespace=ing.namespace, ingress=ing.name, host=host, path=path,
                 service=service, port=port, service_exists=svc is not None,
@@ -133,15 +132,3 @@ def ingress_facts(
                 yield CATALOG["ingress_tls_host"].make(namespace=ing.namespace, ingress=ing.name,
                                                        secret_name=secret, host=host,
                                                        covered=host_covered(host, sans), sans=sans)
-
-
-def _isolation(ing: IngressInfo, selector: dict[str, str], service: str, scope: Scope,
-               policies: list[Policy]) -> Iterator[dict[str, Any]]:
-    if not selector:
-        return
-    selecting = [p for p in policies if p.namespace == ing.namespace and p.selects(selector)]
-    for controller in sorted(scope.ingress_controller_namespaces):
-        if selecting and not any(p.admits(controller) for p in selecting):
-            yield CATALOG["policy_isolation"].make(
-                namespace=ing.namespace, service=service, ingress=ing.name,
-                policies=",".join(sorted(p.name for p in selecting)), controller_namespace=controller)

@@ -8,6 +8,7 @@ from typing import Any
 
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import clip, condition, controller_owner, meta
+from kubetriage.normalize.reachability import remember_pod
 from kubetriage.normalize.roles import POD_CIDR_IPAM, container_images, detect_role
 from kubetriage.normalize.scope import Scope
 
@@ -30,6 +31,9 @@ def read_pods(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dict[
             yield from _ip_anomalies(scope, namespace, name, node, ip)
         ready = condition(obj, "Ready").get("status") == "True"
         role = detect_role(name, container_images(spec))
+        if not host_network:
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            remember_pod(scope, namespace, name, {str(k): str(v) for k, v in labels.items()}, ip, role, spec)
         if role:  # their logs name them, not their node
             scope.pod_nodes[(namespace, name)] = node
         if phase == "Running" and ready:

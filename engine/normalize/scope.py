@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from kubetriage.normalize.policies import PolicySet
 from kubetriage.normalize.signatures import HitAggregator
 
 
@@ -44,6 +45,7 @@ class ServiceInfo:
     ports: list[tuple[str, str, str, str]]  # (name, port, protocol, targetPort)
     lb_address: str
     lb_class: str
+    cluster_ip: str = ""
     matching_pods: int = 0
     ready_endpoints: int = 0
     not_ready_endpoints: int = 0
@@ -53,6 +55,21 @@ class ServiceInfo:
 
     def __post_init__(self) -> None:
         self.named_target_ports = frozenset(t for _, _, _, t in self.ports if t and not t.isdigit())
+
+
+@dataclass
+class PodGroup:
+    """Pods of one namespace that share one label set (the pods of one ReplicaSet, say): what
+    NetworkPolicy checks need, kept once per label set instead of once per pod."""
+
+    namespace: str
+    labels: dict[str, str]
+    role: str
+    example: str
+    ip: str
+    #: (protocol, container port) -> its name ('' when unnamed)
+    ports: dict[tuple[str, int], str]
+    pods: int = 0
 
 
 @dataclass
@@ -80,3 +97,7 @@ class Scope:
     ip_owners: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: (namespace, secret) -> DNS SANs of its leaf certificate
     cert_sans: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    policies: PolicySet = field(default_factory=lambda: PolicySet([]))
+    #: (namespace, label set) -> pods with it, in namespaces with policies and for DNS and
+    #: ingress controller pods everywhere
+    pod_groups: dict[tuple[str, frozenset[tuple[str, str]]], PodGroup] = field(default_factory=dict)

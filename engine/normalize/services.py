@@ -29,6 +29,7 @@ def read_services(objects: Iterable[dict[str, Any]], scope: Scope) -> None:
             ],
             lb_address=str(first.get("ip") or first.get("hostname") or ""),
             lb_class=str(spec.get("loadBalancerClass") or ""),
+            cluster_ip=str(spec.get("clusterIP") or ""),
         )
         scope.services[(namespace, name)] = info
         if info.selector:

@@ -157,6 +157,17 @@ class Cluster:
         return next(p for p in self.pods if p["metadata"]["namespace"] == namespace
                     and app in (p["metadata"].get("labels") or {}).values())
 
+    def namespaces(self) -> list[Obj]:
+        names = sorted({p["metadata"]["namespace"] for p in self.pods} | {"default"})
+        return [{"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": n, "labels": {"kubernetes.io/metadata.name": n,
+                                                    **({"team": "shop"} if n == "shop" else {})}}}
+                for n in names]
+
+    def policy(self, name: str, spec: Obj, namespace: str = "shop") -> None:
+        self.policies.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                              "metadata": {"name": name, "namespace": namespace}, "spec": spec})
+
     def pods_of(self, namespace: str, app: str) -> list[Obj]:
         return [p for p in self.pods if p["metadata"]["namespace"] == namespace
                 and app in (p["metadata"].get("labels") or {}).values()]
@@ -207,7 +218,7 @@ class Cluster:
                             ("endpointslices", self.slices), ("daemonsets", self.daemonsets),
                             ("deployments", self.deployments), ("ingresses", self.ingresses),
                             ("ingressclasses", self.classes), ("secrets", self.secrets), ("events", self.events),
-                            ("networkpolicies", self.policies)):
+                            ("networkpolicies", self.policies), ("namespaces", self.namespaces())):
             synth.write_list(api / f"{name}.json", items)
         for i, node in enumerate(self.names):
             path = root / "nodes" / node
@@ -554,11 +565,38 @@ def dns_upstream(c: Cluster) -> list[Obj]:
 
 
 def policy_blocks_ingress(c: Cluster) -> list[Obj]:
-    c.policies.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                       "metadata": {"name": "shop-default-deny", "namespace": "shop"},
-                       "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
-                                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]}})
+    c.policy("shop-default-deny", {"podSelector": {}, "policyTypes": ["Ingress"],
+                                   "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]})
     return [{"rule": "NET-POL-001", "root_cause": True}]
+
+
+def policy_blocks_dns(c: Cluster) -> list[Obj]:
+    """A default-deny egress that only allows traffic inside the namespace: no DNS."""
+    c.policy("default-deny-egress", {"podSelector": {}, "policyTypes": ["Egress"],
+                                     "egress": [{"to": [{"podSelector": {}}]}]})
+    return [{"rule": "NET-POL-002", "root_cause": True}]
+
+
+def zero_trust_namespace(c: Cluster) -> None:
+    """Healthy: default-deny both ways, with allows written in matchExpressions for the ingress
+    controller, DNS (UDP and TCP 53) and traffic inside the namespace."""
+    controller = "kube-system" if c.distro == "k3s" else "ingress-nginx"
+    c.policy("default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+    c.policy("allow-ingress-controller", {
+        "podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "cart", "api"]}]},
+        "ingress": [{"from": [{"namespaceSelector": {"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [controller]}]}}],
+            "ports": [{"protocol": "TCP", "port": 8080}]}]})
+    c.policy("allow-dns", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
+        "to": [{"namespaceSelector": {"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["kube-system"]}]},
+            "podSelector": {"matchExpressions": [{"key": "k8s-app", "operator": "In", "values": ["kube-dns"]}]}}],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]})
+    c.policy("allow-same-namespace", {
+        "podSelector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"from": [{"podSelector": {}}]}],
+        "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"team": "shop"}}}]}]})
 
 
 SINGLE: dict[str, tuple[str, Fault]] = {
@@ -582,6 +620,7 @@ SINGLE: dict[str, tuple[str, Fault]] = {
     "ingress-service-no-endpoints": ("kubeadm", ingress_service_no_endpoints), "dns-down": ("kubeadm", dns_down),
     "dns-loop": ("rke2", dns_loop), "dns-loop-kubeadm": ("kubeadm", dns_loop), "dns-upstream": ("k3s", dns_upstream),
     "netpol-blocks-ingress": ("kubeadm", policy_blocks_ingress),
+    "netpol-blocks-dns": ("rke2", policy_blocks_dns),
 }
 MULTI: dict[str, tuple[str, list[Fault]]] = {
     "multi-cni-and-tls": ("rke2", [cni_agent_down, cert_expired]),
@@ -602,8 +641,11 @@ def build_all() -> None:
         if old.is_dir() and (old / "expected.yaml").exists():
             shutil.rmtree(old)
     for distro in ("kubeadm", "rke2", "k3s"):
-        Cluster(distro, noise=2000).write(HERE / f"healthy-{distro}", {
-            "description": f"Healthy {distro} cluster ({PROFILE[distro]['cni']}), unrelated kubelet lines.",
+        healthy = Cluster(distro, noise=2000)
+        zero_trust_namespace(healthy)
+        healthy.write(HERE / f"healthy-{distro}", {
+            "description": f"Healthy {distro} cluster ({PROFILE[distro]['cni']}), unrelated kubelet lines, "
+                           "a default-deny namespace with explicit allows.",
             "findings": []})
     for name, (distro, fault) in SINGLE.items():
         cluster = Cluster(distro)
