@@ -11,8 +11,8 @@ import pytest
 
 from kubetriage.normalize.policies import (
     Endpoint,
-    Port,
     PolicySet,
+    Port,
     Verdict,
     read_namespaces,
     read_policies,
