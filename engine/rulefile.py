@@ -9,6 +9,7 @@ only bound names, runbooks exist. Errors read ``path:line:col: CODE message``.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -272,8 +273,8 @@ class _RuleBuilder:
             if alias in bound or alias == "self":
                 self.error("E103", f"alias {alias!r} is already bound", (*here, "as"))
             if kind not in CATALOG:
-                self.error("E101", f"unknown fact kind {kind!r} (known: {', '.join(sorted(CATALOG))})",
-                           (*here, "fact"))
+                self.error("E101", f"unknown fact kind {kind!r}{_did_you_mean(kind, CATALOG)}"
+                           " (`kubetriage facts` lists them)", (*here, "fact"))
                 continue
             optional = bool(item.get("optional", False))
             conditions = tuple(
@@ -399,3 +400,8 @@ def _fits(kind: type, op: str, value: Any) -> bool:
     if kind is int:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, str)
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -134,6 +134,14 @@ def pod(namespace: str, name: str, node_name: str | None, *, labels: dict[str, s
     return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec, "status": status}
 
 
+def namespaces(pods: list[Obj], labels: dict[str, dict[str, str]] | None = None) -> list[Obj]:
+    """The Namespaces the pods live in (plus default), with the API server's automatic name label."""
+    names = sorted({p["metadata"]["namespace"] for p in pods} | {"default"})
+    return [{"apiVersion": "v1", "kind": "Namespace",
+             "metadata": _meta("Namespace", n, labels={"kubernetes.io/metadata.name": n,
+                                                       **(labels or {}).get(n, {})})} for n in names]
+
+
 def daemonset(namespace: str, name: str, image: str, *, desired: int, ready: int) -> Obj:
     return {
         "apiVersion": "apps/v1", "kind": "DaemonSet",

@@ -119,6 +119,7 @@ def build(root: Path, broken: bool) -> None:
     synth.write_list(api / "secrets.json", [synth.tls_secret("shop", "shop-tls", cert)])
     synth.write_list(api / "events.json", events)
     synth.write_list(api / "networkpolicies.json", [])
+    synth.write_list(api / "namespaces.json", synth.namespaces(pods))
     for n, _, _ in NODES:
         write_node_files(root / "nodes" / n, broken and n == "worker-2")
     (root / "snapshot.yaml").write_text(yaml.safe_dump(

@@ -157,13 +157,6 @@ class Cluster:
         return next(p for p in self.pods if p["metadata"]["namespace"] == namespace
                     and app in (p["metadata"].get("labels") or {}).values())
 
-    def namespaces(self) -> list[Obj]:
-        names = sorted({p["metadata"]["namespace"] for p in self.pods} | {"default"})
-        return [{"apiVersion": "v1", "kind": "Namespace",
-                 "metadata": {"name": n, "labels": {"kubernetes.io/metadata.name": n,
-                                                    **({"team": "shop"} if n == "shop" else {})}}}
-                for n in names]
-
     def policy(self, name: str, spec: Obj, namespace: str = "shop") -> None:
         self.policies.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                               "metadata": {"name": name, "namespace": namespace}, "spec": spec})
@@ -218,7 +211,7 @@ class Cluster:
                             ("endpointslices", self.slices), ("daemonsets", self.daemonsets),
                             ("deployments", self.deployments), ("ingresses", self.ingresses),
                             ("ingressclasses", self.classes), ("secrets", self.secrets), ("events", self.events),
-                            ("networkpolicies", self.policies), ("namespaces", self.namespaces())):
+                            ("networkpolicies", self.policies), ("namespaces", synth.namespaces(self.pods, {"shop": {"team": "shop"}}))):
             synth.write_list(api / f"{name}.json", items)
         for i, node in enumerate(self.names):
             path = root / "nodes" / node
