@@ -47,7 +47,9 @@ lint: $(STAMP)
 
 test: lint test-system-deps
 	$(BIN)/kubetriage rules lint
-	$(BIN)/python -m pytest; rc=$$?; \
+	@# One suite at a time per machine: the tests use fixed system resources (sshd chroots under
+	@# /run, network namespaces) and time-bounded subprocesses that starve when runs pile up.
+	flock /tmp/kubetriage-tests.lock $(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 bench: $(STAMP)
