@@ -211,7 +211,8 @@ class Cluster:
                             ("endpointslices", self.slices), ("daemonsets", self.daemonsets),
                             ("deployments", self.deployments), ("ingresses", self.ingresses),
                             ("ingressclasses", self.classes), ("secrets", self.secrets), ("events", self.events),
-                            ("networkpolicies", self.policies), ("namespaces", synth.namespaces(self.pods, {"shop": {"team": "shop"}}))):
+                            ("networkpolicies", self.policies),
+                            ("namespaces", synth.namespaces(self.pods, {"shop": {"team": "shop"}}))):
             synth.write_list(api / f"{name}.json", items)
         for i, node in enumerate(self.names):
             path = root / "nodes" / node
