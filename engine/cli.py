@@ -33,6 +33,7 @@ from kubetriage.facts import FactBase
 from kubetriage.incident import build_incident, incident_html, incident_markdown
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
+from kubetriage.normalize.currency import EvidenceWindow
 from kubetriage.normalize.signatures import SignatureCatalog
 from kubetriage.reports import FORMATS, render_report
 from kubetriage.ruledocs import write_docs
@@ -99,7 +100,7 @@ def _setup(config_path: Path | None, rule_dirs: Sequence[Path] = (), disable: Se
     config = load_config(config_path)
     knowledge = Knowledge.load([*config.rule_dirs, *rule_dirs], (), config.runbook_dirs, config.severity)
     declared = {r.id: r.params for r in knowledge.rules}
-    problems = config.check_against(declared)
+    problems = config.check_against(declared, {s.id for s in knowledge.signatures.signatures})
     if problems:
         raise RuleValidationError(problems)
     return _Setup(config, knowledge.without([*config.disable, *disable]), config.rule_params(declared))
@@ -188,15 +189,15 @@ def _triage(setup: _Setup, snapshot: Path | None, now: str | None, engine: str, 
         _apply_ssh_defaults(live, setup.config)
     with _open_bundle(snapshot, live) as bundle:
         return triage(bundle, setup.knowledge, resolve_now(bundle, now), engine,  # type: ignore[arg-type]
-                      setup.params, setup.config.exclude)
+                      setup.params, setup.config.exclude, setup.config.window)
 
 
-def _fact_base(snapshot: Path | None, now: str | None, live: dict[str, Any], signatures: SignatureCatalog
-               ) -> FactBase:
+def _fact_base(snapshot: Path | None, now: str | None, live: dict[str, Any], signatures: SignatureCatalog,
+               window: EvidenceWindow | None = None) -> FactBase:
     """The facts of a snapshot or the live cluster (API only: these commands take no SSH options)."""
     live.update(ssh=False, ssh_inventory=None)
     with _open_bundle(snapshot, live) as bundle:
-        return normalize(bundle, resolve_now(bundle, now), signatures)
+        return normalize(bundle, resolve_now(bundle, now), signatures, window)
 
 
 def _ssh_bundle(base: Bundle, opts: dict[str, Any]) -> Bundle:
@@ -454,7 +455,7 @@ def rules_explain(rule_id: str, snapshot: Path | None, now: str | None, rule_dir
     rule = next((r for r in setup.knowledge.rules if r.id == rule_id), None)
     if rule is None:
         raise KubetriageError(f"no rule with id {rule_id!r} (see `kubetriage rules list`)")
-    facts = _fact_base(snapshot, now, live, setup.knowledge.signatures)
+    facts = _fact_base(snapshot, now, live, setup.knowledge.signatures, setup.config.window)
     click.echo(f"{rule.id} — {rule.title}")
     _, skipped = evaluable([rule], facts)
     if skipped:

@@ -8,12 +8,13 @@ which ``kubetriage config show`` prints.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.normalize.currency import DEFAULT_WINDOW_MINUTES, EvidenceWindow
 from kubetriage.schema import check as check_schema
 from kubetriage.yamlsource import LocatedDoc, load_located
 
@@ -57,6 +58,7 @@ class Config:
     thresholds: dict[str, Any] = field(default_factory=dict)
     exclude: list[Exclusion] = field(default_factory=list)
     ssh: dict[str, Any] = field(default_factory=dict)
+    window: EvidenceWindow = field(default_factory=EvidenceWindow)
     origins: dict[str, str] = field(default_factory=dict)
     doc: LocatedDoc | None = None
 
@@ -71,11 +73,14 @@ class Config:
             out.setdefault(rule_id, {}).update(self.params.get(rule_id, {}))
         return {k: v for k, v in out.items() if v}
 
-    def check_against(self, declared: dict[str, dict[str, Any]]) -> list[Problem]:
-        """Overrides must name rules and params that exist, with values of the default's type."""
+    def check_against(self, declared: dict[str, dict[str, Any]], signatures: Collection[str] = ()
+                      ) -> list[Problem]:
+        """Overrides must name rules, params and signatures that exist, with values of the default's type."""
         if self.doc is None:
             return []
-        problems = []
+        problems = [self.doc.problem("E140", f"evidence_window: no signature {sig!r}",
+                                     ("evidence_window", "signatures", sig), key=True)
+                    for sig in self.window.signatures if sig not in signatures]
         for section in ("severity", "params"):
             for rule_id in getattr(self, section):
                 if rule_id not in declared:
@@ -126,6 +131,8 @@ def load_config(explicit: Path | None = None) -> Config:
                  for e in v.get("exclude", [])],
         ssh={k: (str(here / Path(val).expanduser()) if k in ("key", "known_hosts", "inventory") else val)
              for k, val in v.get("ssh", {}).items()},
+        window=EvidenceWindow(int(v.get("evidence_window", {}).get("minutes", DEFAULT_WINDOW_MINUTES)),
+                              dict(v.get("evidence_window", {}).get("signatures", {}))),
         origins={key: origin(key) for key in v},
     )
     return config

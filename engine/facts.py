@@ -29,6 +29,8 @@ class FactBase:
     collected: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     errors: list[CollectionError] = field(default_factory=list)
+    #: evidence that is no longer current (``kubetriage.normalize.currency``): shown, never matched
+    resolved_earlier: list[dict[str, Any]] = field(default_factory=list)
     _keys: set[str] = field(default_factory=set, repr=False)
 
     def add(self, fact: Fact) -> None:

@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 from kubetriage.catalog import CATALOG
 from kubetriage.findings import Finding, tree
 from kubetriage.knowledge import Knowledge
+from kubetriage.reports import RESOLVED_HEADING, md_escape, resolved_line, resolved_md
 from kubetriage.runbook import RenderedRunbook
 from kubetriage.triage import TriageReport
 
@@ -58,6 +59,7 @@ class Incident:
                     "steps": [vars(s) for s in c.runbook.steps], "references": list(c.runbook.references)},
                 "runbook_error": c.runbook_error,
             } for c in self.causes],
+            "resolved_earlier": data["resolved_earlier"],
             "coverage": data["coverage"], "rules_evaluated": data["rules_evaluated"],
         }
 
@@ -116,16 +118,17 @@ def incident_markdown(incident: Incident) -> str:
         out += [f"## {n}. Root cause: {f.title}", "", f"**{f.severity}** · `{f.rule_id}` · confidence "
                 f"{f.confidence} · finding `{f.id}`", "", f.summary, "",
                 "Affected: " + ", ".join(f"`{s}`" for s in f.subjects), "", "Evidence:", ""]
-        out += [f"- {_md_escape(line)}" for line in f.evidence]
+        out += [f"- {md_escape(line)}" for line in f.evidence]
         out.append("")
         for s in cause.symptoms:
             out += [f"### Symptom: {s.title} (`{s.rule_id}`, {s.severity})", "", s.summary, ""]
-            out += [f"- {_md_escape(line)}" for line in s.evidence]
+            out += [f"- {md_escape(line)}" for line in s.evidence]
             out.append("")
         if cause.runbook:
             out += [cause.runbook.markdown(level=3), ""]
         else:
             out += [f"> {cause.runbook_error}", ""]
+    out += resolved_md(data["resolved_earlier"])
     out += _coverage_md(data["coverage"])
     return "\n".join(out).rstrip() + "\n"
 
@@ -139,18 +142,16 @@ def _coverage_md(coverage: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
 # -- HTML -------------------------------------------------------------------------------
 def incident_html(incident: Incident) -> str:
     """A self-contained page: inline CSS and JS, nothing fetched, readable when printed."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["prose"] = _prose_html
+    env.filters["resolved_line"] = resolved_line
     source = files("kubetriage").joinpath("templates/incident.html.j2").read_text(encoding="utf-8")
-    return env.from_string(source).render(incident=incident, data=incident.as_dict())
+    return env.from_string(source).render(incident=incident, data=incident.as_dict(),
+                                          resolved_heading=RESOLVED_HEADING)
 
 
 def _prose_html(text: str) -> Markup:

@@ -50,6 +50,11 @@ def _table(report: TriageReport, console: Console) -> None:
         console.print(table)
         for number, finding, depth in ordered:
             _details(console, number, finding, depth)
+    if data["resolved_earlier"]:
+        console.print()
+        console.print(Text(RESOLVED_HEADING, style="bold"))
+        for entry in data["resolved_earlier"]:
+            console.print(Text("  • " + resolved_line(entry), style="dim"))
     _coverage(data["coverage"], console)
 
 
@@ -64,6 +69,18 @@ def _details(console: Console, number: int, f: Finding, depth: int) -> None:
     for line in f.evidence:
         console.print(Text("     • " + line, style="dim"))
     console.print(Text(f"   Runbook: {f.runbook}", style="italic"))
+
+
+RESOLVED_HEADING = "Resolved earlier (no longer current: shown, not used as evidence)"
+
+
+def resolved_line(entry: dict[str, Any]) -> str:
+    """One stale hit or event in a sentence: what, where, how often, when, and why it is not current."""
+    what = entry["signature"] or "event"
+    where = " ".join(p for p in (entry["source"], entry["subject"] and f"of {entry['subject']}",
+                                  entry["node"] and f"on {entry['node']}") if p)
+    return (f"{what} ({where}): {entry['count']}×, last {entry['last_seen'] or 'undated'}; {entry['why']}"
+            f" — {entry['sample']}")
 
 
 def _coverage(coverage: dict[str, Any], console: Console) -> None:
@@ -84,12 +101,23 @@ def markdown(report: TriageReport) -> str:
            f"evaluated; {len(report.findings)} findings.", ""]
     for f, depth in tree(report.findings):
         out += _md_finding(f, "#" * min(depth + 2, 6), symptom=depth > 0)
+    out += resolved_md(data["resolved_earlier"])
     cov = data["coverage"]
     out += ["## Coverage", ""]
     out += [f"- could not collect `{e['target']}` ({e['source']}): {e['message']}" for e in cov["errors"]]
     out += [f"- {n['rule_id']} not evaluated: needs {', '.join(n['missing'])}" for n in cov["not_evaluated"]]
     out += [f"- not collected: {', '.join(cov['missing']) or 'nothing'}", ""]
     return "\n".join(out)
+
+
+def resolved_md(entries: list[dict[str, Any]]) -> list[str]:
+    if not entries:
+        return []
+    return [f"## {RESOLVED_HEADING}", "", *(f"- {md_escape(resolved_line(e))}" for e in entries), ""]
+
+
+def md_escape(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _md_finding(f: Finding, level: str, symptom: bool = False) -> list[str]:

@@ -23,6 +23,7 @@ from kubetriage.findings import Finding, build_findings, link
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
 from kubetriage.normalize.common import parse_time
+from kubetriage.normalize.currency import EvidenceWindow
 from kubetriage.rulefile import Rule
 
 
@@ -51,6 +52,7 @@ class TriageReport:
             },
             "rules_evaluated": len(self.rules_evaluated),
             "suppressed": self.suppressed,
+            "resolved_earlier": self.facts.resolved_earlier,
         }
 
 
@@ -94,9 +96,9 @@ def run_rules(rules: list[Rule], facts: list[dict[str, Any]], engine: EngineName
 
 def triage(bundle: Bundle, knowledge: Knowledge, now: datetime, engine: EngineName = "durable",
            params: dict[str, dict[str, Any]] | None = None,
-           exclusions: Sequence[Exclusion] = ()) -> TriageReport:
+           exclusions: Sequence[Exclusion] = (), window: EvidenceWindow | None = None) -> TriageReport:
     started = time.perf_counter()
-    facts = normalize(bundle, now, knowledge.signatures)
+    facts = normalize(bundle, now, knowledge.signatures, window)
     normalized = time.perf_counter()
     rules, skipped = evaluable(knowledge.rules, facts)
     kept, suppressed = [], []

@@ -83,10 +83,16 @@ def test_cni_config_parse_errors_are_located() -> None:
 
 
 def test_log_timestamps() -> None:
+    now = datetime(2026, 11, 25, 10, 32, tzinfo=timezone.utc)
     journald = "2026-11-25T10:31:02+0000 worker-2 kubelet[1187]: E1125 x"
-    assert line_time(journald, 2026) == "2026-11-25T10:31:02Z"
-    assert line_time("E1125 10:31:02.118304    1187 kubelet.go:2855] x", 2026) == "2026-11-25T10:31:02Z"
-    assert line_time("Nov 25 10:31:02 worker-2 kubelet[1]: x", 2026) == ""
+    assert line_time(journald, now) == "2026-11-25T10:31:02Z"
+    assert line_time("E1125 10:31:02.118304    1187 kubelet.go:2855] x", now) == "2026-11-25T10:31:02Z"
+    assert line_time("Nov 25 10:31:02 worker-2 kubelet[1]: I1125 10:31:02.1 1 x", now) == "2026-11-25T10:31:02Z"
+    assert line_time("Dec 31 23:59:59 worker-2 kubelet[1]: x", now) == "2025-12-31T23:59:59Z"  # not a future line
+    new_year = datetime(2027, 1, 1, 0, 5, tzinfo=timezone.utc)
+    assert line_time("E1231 23:58:00.1 1 kubelet.go:2855] x", new_year) == "2026-12-31T23:58:00Z"
+    assert line_time("E0229 10:00:00.1 1 x", now) == ""  # no 29 February within a year: undated, so current
+    assert line_time("bird: Mesh_10_116_0_3: State changed to up", now) == ""
     assert (pod_ip_capacity("10.42.0.0/24"), pod_ip_capacity("fd00::/120"), pod_ip_capacity("bad")) == (
         253, 254, 0)
 

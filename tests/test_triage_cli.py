@@ -15,7 +15,7 @@ from .conftest import HEALTHY, OUTAGE, ROOT, RULE_COUNT, Run, triage_json
 def test_demo_outage_names_the_three_faults_cni_first(kubetriage: Run) -> None:
     report = triage_json(kubetriage, OUTAGE)
     assert set(report) == {"cluster", "collected_at", "now", "findings", "coverage", "rules_evaluated",
-                           "suppressed"}
+                           "suppressed", "resolved_earlier"}
     assert report["cluster"] == "rke2-prod" and report["collected_at"] == "2026-11-25T10:32:00Z"
     findings = report["findings"]
     assert [(f["rule_id"], f["root_cause"]) for f in findings] == [

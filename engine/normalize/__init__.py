@@ -15,6 +15,7 @@ from kubetriage.catalog import CATALOG
 from kubetriage.facts import FactBase
 from kubetriage.normalize.certificates import certificate_facts
 from kubetriage.normalize.common import rfc3339
+from kubetriage.normalize.currency import EvidenceWindow
 from kubetriage.normalize.events import event_facts
 from kubetriage.normalize.ingresses import (
     ingress_facts,
@@ -40,11 +41,13 @@ from kubetriage.normalize.workloads import workload_facts
 __all__ = ["normalize"]
 
 
-def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> FactBase:
-    """Build the fact base of one triage from a bundle."""
+def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog,
+              window: EvidenceWindow | None = None) -> FactBase:
+    """Build the fact base of one triage from a bundle; evidence older than ``window`` before
+    ``now``, or superseded by a recovery, is kept aside as resolved earlier."""
     base = FactBase(cluster=bundle.meta.cluster, collected_at=bundle.meta.collected_at,
                     now=rfc3339(now))
-    scope = Scope(now=now, hits=HitAggregator(signatures))
+    scope = Scope(now=now, hits=HitAggregator(signatures, now, window))
 
     read_nodes(bundle.objects("nodes"), scope)
     namespaces = read_namespaces(bundle.objects("namespaces"))
@@ -89,6 +92,7 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog) -> Fa
             base.extend(ipam_facts(node, files.dirs["ipam"], scope, pods_known))
             collected.append(f"nodes/{node}/ipam")
     base.extend(scope.hits.facts())
+    base.resolved_earlier = scope.resolved + scope.hits.resolved()
     base.add(CATALOG["cluster"].make(
         name=bundle.meta.cluster, nodes=len(scope.nodes), distro=scope.distro,
         cloud_provider=scope.cloud_provider, lb_controllers=scope.roles.get("lb-controller", 0),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 _MAX_TEXT = 300
 _ISO_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
-_KLOG_PREFIX = re.compile(r"^(?:\S+\s+\S+\s+\S+\[\d+\]:\s+)?[IWEF](\d{2})(\d{2}) (\d{2}:\d{2}:\d{2})")
+_KLOG_PREFIX = re.compile(r"^(?:\S+\s+\S+\s+\S+\[\d+\]:\s+)?[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})")
+_SYSLOG_PREFIX = re.compile(r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) ")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def clip(text: str, limit: int = _MAX_TEXT) -> str:
@@ -42,16 +44,37 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def line_time(line: str, year: int) -> str:
-    """The timestamp a log line starts with (journald short-iso or klog), RFC 3339, or ''."""
+def timestamp(value: Any) -> str:
+    """An API timestamp as RFC 3339 UTC, or '' when absent or malformed."""
+    moment = parse_time(str(value or ""))
+    return rfc3339(moment) if moment else ""
+
+
+def line_time(line: str, now: datetime) -> str:
+    """The timestamp a log line starts with (journald short-iso, syslog or klog), RFC 3339, or ''.
+    Syslog and klog stamps have no year or zone: UTC, in the latest year that does not put the
+    line after ``now`` (a journal read in January holds December's lines)."""
     iso = _ISO_PREFIX.match(line)
     if iso:
-        moment = parse_time(iso.group(1))
-        return rfc3339(moment) if moment else ""
+        return timestamp(iso.group(1))
+    syslog = _SYSLOG_PREFIX.match(line)
+    if syslog:
+        month, *rest = syslog.groups()
+        return _yearless(now, _MONTHS.index(month) + 1, *map(int, rest))
     klog = _KLOG_PREFIX.match(line)
     if klog:
-        month, day, clock = klog.groups()
-        return f"{year:04d}-{month}-{day}T{clock}Z"
+        return _yearless(now, *map(int, klog.groups()))
+    return ""
+
+
+def _yearless(now: datetime, month: int, day: int, hour: int, minute: int, second: int) -> str:
+    for year in (now.year, now.year - 1):
+        try:
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+        except ValueError:  # 29 February of another year, or no such date
+            continue
+        if moment <= now + timedelta(days=1):  # a day of slack for nodes whose clock runs ahead
+            return rfc3339(moment)
     return ""
 
 

@@ -1,4 +1,8 @@
-"""Warning events, aggregated by reason and involved object; messages classified too."""
+"""Warning events, aggregated by reason and involved object; messages classified too.
+
+Only current events count (``kubetriage.normalize.currency``): one last seen before the
+evidence window is listed as resolved earlier and neither becomes a fact nor feeds a signature.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubetriage.catalog import CATALOG
-from kubetriage.normalize.common import clip, parse_time, rfc3339
+from kubetriage.normalize.common import clip, timestamp
+from kubetriage.normalize.currency import resolved_entry, stale_because
 from kubetriage.normalize.scope import Scope
 
 
@@ -20,6 +25,7 @@ class _Agg:
 
 def event_facts(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dict[str, Any]]:
     aggregated: dict[tuple[str, str, str, str], _Agg] = {}
+    window = scope.hits.window.default
     for obj in objects:
         if obj.get("type") != "Warning":
             continue
@@ -27,8 +33,20 @@ def event_facts(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dic
         namespace, kind = str(involved.get("namespace") or ""), str(involved.get("kind") or "")
         name, reason = str(involved.get("name") or ""), str(obj.get("reason") or "")
         message = str(obj.get("message") or obj.get("note") or "")
-        count = int(obj.get("count") or (obj.get("series") or {}).get("count") or 1)
-        seen = _seen(obj)
+        series = obj.get("series") or {}
+        count = int(obj.get("count") or series.get("count") or obj.get("deprecatedCount") or 1)
+        seen = _last_seen(obj)
+        node = str((obj.get("source") or {}).get("host") or obj.get("reportingInstance") or "")
+        if kind == "Node":
+            node = node or name
+        elif kind == "Pod":
+            node = node or scope.pod_nodes.get((namespace, name), "")
+        why = stale_because(scope.now, window, seen)
+        if why:
+            subject = "/".join(p for p in (kind, namespace, name) if p)
+            scope.resolved.append(resolved_entry("event", node, subject, reason, count, _first_seen(obj), seen,
+                                                 clip(message), why))
+            continue
         agg = aggregated.get((namespace, kind, name, reason))
         if agg is None:
             aggregated[(namespace, kind, name, reason)] = _Agg(message, count, seen)
@@ -36,11 +54,6 @@ def event_facts(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dic
             agg.count += count
             if seen >= agg.last_seen:
                 agg.message, agg.last_seen = message, seen
-        node = str((obj.get("source") or {}).get("host") or obj.get("reportingInstance") or "")
-        if kind == "Node":
-            node = node or name
-        elif kind == "Pod":
-            node = node or scope.pod_nodes.get((namespace, name), "")
         scope.hits.feed(node, "event", message, seen, count)
     kind_ = CATALOG["event"]
     for (namespace, kind, name, reason), agg in sorted(aggregated.items()):
@@ -50,10 +63,14 @@ def event_facts(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dic
         )
 
 
-def _seen(obj: dict[str, Any]) -> str:
-    for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
-        moment = parse_time(str(obj.get(key) or ""))
-        if moment:
-            return rfc3339(moment)
-    moment = parse_time(str((obj.get("series") or {}).get("lastObservedTime") or ""))
-    return rfc3339(moment) if moment else ""
+def _last_seen(obj: dict[str, Any]) -> str:
+    """The latest occurrence: core/v1 ``lastTimestamp``, events.k8s.io ``series.lastObservedTime``
+    or ``deprecatedLastTimestamp``, else when it was first seen."""
+    stamps = [timestamp(obj.get(key)) for key in ("lastTimestamp", "deprecatedLastTimestamp", "eventTime")]
+    stamps.append(timestamp((obj.get("series") or {}).get("lastObservedTime")))
+    return max(stamps) or _first_seen(obj)
+
+
+def _first_seen(obj: dict[str, Any]) -> str:
+    stamps = (timestamp(obj.get(key)) for key in ("firstTimestamp", "deprecatedFirstTimestamp", "eventTime"))
+    return next((s for s in stamps if s), "")

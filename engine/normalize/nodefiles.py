@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from kubetriage.bundle import PodLog
@@ -18,18 +19,28 @@ _CNI_SUFFIXES = (".conf", ".conflist", ".json")
 
 
 def scan_log(node: str, name: str, lines: Iterable[str], scope: Scope) -> None:
-    source, year = _LOG_SOURCES[name], scope.now.year
-    for line in lines:
-        scope.hits.feed(node, source, line, line_time(line, year))
+    source = _LOG_SOURCES[name]
+    for line, seen in _dated(lines, scope.now):
+        scope.hits.feed(node, source, line, seen)
 
 
 def scan_pod_log(log: PodLog, scope: Scope) -> str:
-    """Classify a networking pod's log; returns the path it counts as collected."""
+    """Classify a networking pod's log; returns the path it counts as collected. Every line of a
+    previous container precedes its termination, so that moment dates its leading undated lines."""
     node = scope.pod_nodes.get((log.namespace, log.pod), "")
-    year = scope.now.year
-    for line in log.lines:
-        scope.hits.feed(node, "pod-log", line, line_time(line, year))
+    ended = scope.terminated.get((log.namespace, log.pod, log.container), "") if log.previous else ""
+    for line, seen in _dated(log.lines, scope.now, ended):
+        scope.hits.feed(node, "pod-log", line, seen)
     return log.path
+
+
+def _dated(lines: Iterable[str], now: datetime, clock: str = "") -> Iterator[tuple[str, str]]:
+    """Each line with its time: its own, else the nearest earlier dated line's, else ``clock``.
+    Lines of a file with no dated line stay undated, and count as current: nothing shows
+    them stale (calico-node prints "Calico node started successfully" and BIRD lines undated)."""
+    for line in lines:
+        clock = line_time(line, now) or clock
+        yield line, clock
 
 
 def cni_config_fact(node: str, files: dict[str, str]) -> dict[str, Any]:

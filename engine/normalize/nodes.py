@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kubetriage.catalog import CATALOG
-from kubetriage.normalize.common import clip, condition, pod_ip_capacity
+from kubetriage.normalize.common import clip, condition, pod_ip_capacity, timestamp
 from kubetriage.normalize.scope import NodeInfo, Scope
 
 _NOT_CLOUD = {"", "rke2", "k3s", "kind", "kubeadm"}
@@ -34,7 +34,11 @@ def read_nodes(objects: Iterable[dict[str, Any]], scope: Scope) -> None:
         )
         if ready and ready.get("status") != "True":
             scope.hits.feed(name, "node-condition", str(ready.get("message") or ""),
-                            str(ready.get("lastTransitionTime") or ""))
+                            timestamp(ready.get("lastTransitionTime")))
+        for cond, healthy in ((ready, "True"), (net, "False")):
+            if cond.get("status") == healthy:  # recovery signatures date the node's recovery
+                scope.hits.feed(name, "node-condition", str(cond.get("message") or cond.get("reason") or ""),
+                                timestamp(cond.get("lastTransitionTime")))
         _detect_platform(obj, scope)
 
 

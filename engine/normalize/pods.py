@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kubetriage.catalog import CATALOG
-from kubetriage.normalize.common import clip, condition, controller_owner, meta
+from kubetriage.normalize.common import clip, condition, controller_owner, meta, timestamp
 from kubetriage.normalize.reachability import remember_pod
 from kubetriage.normalize.roles import POD_CIDR_IPAM, container_images, detect_role
 from kubetriage.normalize.scope import Scope
@@ -36,6 +36,7 @@ def read_pods(objects: Iterable[dict[str, Any]], scope: Scope) -> Iterator[dict[
             remember_pod(scope, namespace, name, {str(k): str(v) for k, v in labels.items()}, ip, role, spec)
         if role:  # their logs name them, not their node
             scope.pod_nodes[(namespace, name)] = node
+            _history(scope, obj, namespace, name, node, role, ready)
         if phase == "Running" and ready:
             continue
         reason, message = _waiting(obj)
@@ -89,6 +90,22 @@ def _ip_anomalies(scope: Scope, namespace: str, name: str, node: str, ip: str) -
         if not inside:
             yield kind.make(namespace=namespace, name=name, node=node, ip=ip, problem="outside-pod-cidr",
                             other="", pod_cidr=cidr)
+
+
+def _history(scope: Scope, obj: dict[str, Any], namespace: str, name: str, node: str, role: str,
+             ready: bool) -> None:
+    """When each container's previous instance ended (it dates that instance's log), and, for a
+    Ready pod, since when it is Ready: the errors its absence caused on the node are over."""
+    statuses = (obj.get("status") or {}).get("containerStatuses") or []
+    for cs in statuses:
+        ended = timestamp(((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+        if ended:
+            scope.terminated[(namespace, name, str(cs.get("name") or ""))] = ended
+    if ready:
+        since = timestamp(condition(obj, "Ready").get("lastTransitionTime")) or max(
+            (timestamp(((cs.get("state") or {}).get("running") or {}).get("startedAt")) for cs in statuses),
+            default="")
+        scope.hits.role_ready(node, role, since, f"pod {namespace}/{name} Ready since {since}")
 
 
 def _waiting(obj: dict[str, Any]) -> tuple[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from kubetriage.normalize.policies import PolicySet
 from kubetriage.normalize.signatures import HitAggregator
@@ -101,3 +102,7 @@ class Scope:
     #: (namespace, label set) -> pods with it, in namespaces with policies and for DNS and
     #: ingress controller pods everywhere
     pod_groups: dict[tuple[str, frozenset[tuple[str, str]]], PodGroup] = field(default_factory=dict)
+    #: (namespace, pod, container) -> when its previous instance ended, for networking pods
+    terminated: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: stale Warning events, for the report's "resolved earlier" list
+    resolved: list[dict[str, Any]] = field(default_factory=list)

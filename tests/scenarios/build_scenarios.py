@@ -3,7 +3,10 @@
 Each scenario is a whole cluster (kubeadm+calico, RKE2+canal or k3s+flannel) with healthy
 workloads, benign warnings and unrelated log noise around the injected faults, written as a
 snapshot beside an ``expected.yaml`` that lists every finding it must produce (anything
-else is a false positive) and which of them are root causes.
+else is a false positive) and which of them are root causes. Every cluster booted at 08:45,
+two hours before collection: its kubelet journals start there, with the CNI errors of the
+minutes before the CNI agent came up (one agent restarted during install) and their old events,
+which must all be read as resolved earlier, never as a finding.
 """
 
 from __future__ import annotations
@@ -23,18 +26,23 @@ from kubetriage import synth
 
 HERE = Path(__file__).parent
 COLLECTED_AT = "2026-11-25T10:32:00Z"
+BOOT = "2026-11-25T08:45:00Z"
+AGENT_UP, NODE_READY = "2026-11-25T08:46:45Z", "2026-11-25T08:47:01Z"
 Obj = dict[str, Any]
 
 PROFILE: dict[str, dict[str, Any]] = {
     "kubeadm": {"cni": "calico", "cidr": "10.244.{i}.0/24", "pool": "192.168.{i}.{j}", "dns": ("coredns", "kube-dns"),
                 "cni_ds": ("calico-node", "calico/node:v3.28.1", "calico-node"),
-                "cni_file": ("10-calico.conflist", "calico"), "ipam": None},
+                "cni_file": ("10-calico.conflist", "calico"), "ipam": None,
+                "net_up": ("CalicoIsUp", "Calico is running on this node")},
     "rke2": {"cni": "canal", "cidr": "10.42.{i}.0/24", "pool": "10.42.{i}.{j}",
              "dns": ("rke2-coredns-rke2-coredns", "rke2-coredns-rke2-coredns"),
              "cni_ds": ("rke2-canal", "rancher/hardened-calico:v3.28.1-build20240806", "calico-node"),
-             "cni_file": ("10-canal.conflist", "calico"), "ipam": "k8s-pod-network"},
+             "cni_file": ("10-canal.conflist", "calico"), "ipam": "k8s-pod-network",
+             "net_up": ("CalicoIsUp", "Calico is running on this node")},
     "k3s": {"cni": "flannel", "cidr": "10.42.{i}.0/24", "pool": "10.42.{i}.{j}", "dns": ("coredns", "kube-dns"),
-            "cni_ds": None, "cni_file": ("10-flannel.conflist", "flannel"), "ipam": "cbr0"},
+            "cni_ds": None, "cni_file": ("10-flannel.conflist", "flannel"), "ipam": "cbr0",
+            "net_up": ("FlannelIsUp", "Flannel is running on this node")},
 }
 
 
@@ -69,6 +77,11 @@ class Cluster:
         for i, name in enumerate(self.names):
             self.nodes.append(synth.node(name, f"10.0.0.{10 + i}", p["cidr"].format(i=i), distro=self.distro,
                                          control_plane=name == "cp-1"))
+            for cond in self.nodes[-1]["status"]["conditions"]:  # as the boot left them
+                if cond["type"] == "NetworkUnavailable":
+                    cond.update(reason=p["net_up"][0], message=p["net_up"][1], lastTransitionTime=AGENT_UP)
+                elif cond["type"] == "Ready":
+                    cond["lastTransitionTime"] = NODE_READY
             self.kubelet[name] = []
             self.kernel[name] = []
             self.cni_files[name] = {p["cni_file"][0]: _conflist(p["cni_file"][1])}
@@ -116,11 +129,45 @@ class Cluster:
                                                    ("shop.example.com", "/cart", "cart", "http"),
                                                    ("shop.example.com", "/api", "api", 80)],
                                             tls=[("shop-tls", ["shop.example.com", "www.shop.example.com"])]))
+        self._install_restart(p)
         # benign warning: a readiness probe that flapped once on a pod that is ready now
         self.events.append(synth.event("shop", "Pod", self.pod("shop", "web")["metadata"]["name"], "Unhealthy",
                                        'Readiness probe failed: Get "http://10.42.1.21:8080/healthz": context '
                                        "deadline exceeded (Client.Timeout exceeded while awaiting headers)",
                                        host="worker-1"))
+
+    def _install_restart(self, p: dict[str, Any]) -> None:
+        """The CNI agent on worker-1 crashed once during install and came up at AGENT_UP; a DNS pod's
+        sandbox failed before that. Both left Warning events, two hours old by collection."""
+        dns = self.pods_of("kube-system", "kube-dns")[0]
+        self.events.append(synth.event("kube-system", "Pod", dns["metadata"]["name"], "FailedCreatePodSandBox",
+                                       self._boot_sandbox_error(), count=3, last="2026-11-25T08:46:20Z",
+                                       host=dns["spec"]["nodeName"]))
+        if not p["cni_ds"]:
+            return
+        agents = [x for x in self.pods if x["metadata"]["name"].startswith(p["cni_ds"][0])]
+        for pod in agents:
+            for cond in pod["status"]["conditions"]:
+                if cond["type"] in ("Ready", "ContainersReady"):
+                    cond["lastTransitionTime"] = AGENT_UP
+        agent = next(x for x in agents if x["spec"]["nodeName"] == "worker-1")
+        status = agent["status"]["containerStatuses"][0]
+        status.update(restartCount=1, state={"running": {"startedAt": "2026-11-25T08:46:25Z"}}, lastState={
+            "terminated": {"exitCode": 1, "reason": "Error", "startedAt": "2026-11-25T08:45:40Z",
+                           "finishedAt": "2026-11-25T08:46:10Z"}})
+        name = agent["metadata"]["name"]
+        self.events.append(synth.event("kube-system", "Pod", name, "BackOff",
+                                       f"Back-off restarting failed container {status['name']} in pod "
+                                       f"{name}_kube-system({agent['metadata']['uid']})",
+                                       last="2026-11-25T08:46:12Z", host="worker-1"))
+
+    def _boot_sandbox_error(self) -> str:
+        """What a pod sandbox failed with before the CNI agent was up (the plugin's own wording)."""
+        if PROFILE[self.distro]["cni_file"][1] == "flannel":
+            return _sandbox("flannel", "failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: "
+                                       "no such file or directory. Check the flannel pod log for this node.")
+        return _sandbox("calico", "stat /var/lib/calico/nodename: no such file or directory: check that the "
+                                  "calico/node container is running and has mounted /var/lib/calico/")
 
     # -- building blocks --------------------------------------------------------------------
     def ip(self, node: str) -> str:
@@ -218,7 +265,7 @@ class Cluster:
             path = root / "nodes" / node
             path.mkdir(parents=True)
             log = "kubelet.log"
-            (path / log).write_text("\n".join(self._noise(node, i) + self.kubelet[node]) + "\n")
+            (path / log).write_text("\n".join(self._boot(node) + self._noise(node, i) + self.kubelet[node]) + "\n")
             if self.kernel[node]:
                 (path / "kernel.log").write_text("\n".join(self.kernel[node]) + "\n")
             (path / "cni").mkdir()
@@ -239,6 +286,31 @@ class Cluster:
         (root / "snapshot.yaml").write_text(yaml.safe_dump(
             {"format": "kubetriage/v1", "cluster": f"{self.distro}-lab", "collected_at": COLLECTED_AT}))
         (root / "expected.yaml").write_text(yaml.safe_dump(expected, sort_keys=False, width=110))
+
+    def journal(self, node: str, level: str, clock: str, text: str) -> str:
+        """One kubelet log line at 2026-11-25 ``clock`` (HH:MM:SS.ffffff) in the distribution's format:
+        RKE2's kubelet.log is plain klog, kubeadm and k3s log to the journal (short-iso)."""
+        klog = f"{level}1125 {clock}    912 {text}"
+        if self.distro == "rke2":
+            return klog
+        unit = "k3s" if self.distro == "k3s" else "kubelet"
+        return f"2026-11-25T{clock[:8]}+0000 {node} {unit}[912]: {klog}"
+
+    def _boot(self, node: str) -> list[str]:
+        """The journal from boot: the runtime network is not ready until the CNI agent is up, a sandbox
+        fails for want of it, then the node goes Ready."""
+        not_ready = ('kubelet.go:2900] "Container runtime network not ready" networkReady="NetworkReady=false '
+                     'reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"')
+        sandbox = self._boot_sandbox_error().split("desc = ", 1)[1].replace('"', '\\"')
+        lines = [("08:45:02.104211", "I", 'server.go:1256] "Started kubelet"'),
+                 ("08:46:20.512007", "E", 'remote_runtime.go:193] "RunPodSandbox from runtime service failed" '
+                                          f'err="rpc error: code = Unknown desc = {sandbox}"'),
+                 ("08:47:01.052192", "I", 'kubelet_node_status.go:497] "Fast updating node status as it just '
+                                          'became ready"')]
+        lines += [(f"08:{45 + s // 60:02d}:{s % 60:02d}.118304", "E", not_ready) for s in range(7, 108, 5)]
+        if self.distro == "k3s":  # flannel runs inside k3s: its lines are in the same journal
+            lines.append(("08:46:44.315194", "I", "flannel.go:75] Wrote subnet file to /run/flannel/subnet.env"))
+        return [self.journal(node, level, clock, text) for clock, level, text in sorted(lines)]
 
     def _noise(self, node: str, index: int) -> list[str]:
         """Unrelated kubelet chatter in the distribution's log format."""
@@ -262,10 +334,7 @@ class Cluster:
             text = templates[k % len(templates)].format(pod=f"{md['namespace']}/{md['name']}", node=node,
                                                         n=f"{(k * 7919 + index) % 99991:05x}")
             minute, second = divmod(k * 11 % 3600, 60)
-            stamp = f"I1125 09:{minute % 60:02d}:{second:02d}.{k % 1000:06d}    912 {text}"
-            out.append(stamp if self.distro == "rke2" else
-                       f"2026-11-25T09:{minute % 60:02d}:{second:02d}+0000 {node} "
-                       f"{'k3s' if self.distro == 'k3s' else 'kubelet'}[912]: {stamp}")
+            out.append(self.journal(node, "I", f"09:{minute % 60:02d}:{second:02d}.{k % 1000:06d}", text))
         return out
 
 
