@@ -95,7 +95,7 @@ def test_missing_api_group_falls_back_to_v1_endpoints(cluster: FakeApiServer, tm
 def test_server_error_on_pods_is_retried_then_reported(cluster: FakeApiServer, tmp_path: Path,
                                                         kubetriage: Run) -> None:
     cluster.faults["pods"] = Fault(status=500)
-    code, report, _ = _live(kubetriage, cluster, tmp_path)
+    code, report, _ = _live(kubetriage, cluster, tmp_path, "--now", "2026-11-25T10:32:00Z")  # the events' day
     assert code == 0
     errors = {e["target"]: e["message"] for e in report["coverage"]["errors"]}
     assert errors["pods"] == "HTTP 500: injected 500"

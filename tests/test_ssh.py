@@ -132,7 +132,8 @@ def test_collect_over_ssh_then_triage_quotes_the_node_logs(lab: Lab, cluster: Fa
     assert yaml.safe_load((out / "snapshot.yaml").read_text())["errors"] == []
     assert (out / "nodes" / "worker-1" / "cni" / "10-calico.conflist").exists()
     assert "must-never-be-copied" not in "".join(p.read_text() for p in out.rglob("*") if p.is_file())
-    report = json.loads(kubetriage("triage", "--snapshot", out, "-o", "json", "--fail-on", "never").stdout)
+    report = json.loads(kubetriage("triage", "--snapshot", out, "-o", "json", "--fail-on", "never",
+                                   "--now", "2026-11-25T10:32:00Z").stdout)  # the day of the fixture's logs
     by_rule = {f["rule_id"]: f for f in report["findings"]}
     assert "Node/worker-2" in by_rule["NET-CNI-002"]["subjects"]
     assert any(e.startswith("kubelet-log on worker-2: 5×") and "cni plugin not initialized" in e
