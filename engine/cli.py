@@ -355,13 +355,12 @@ def runbook_show(runbook_id: str, rule_dirs: tuple[Path, ...]) -> None:
     book = knowledge.runbooks.get(runbook_id)
     if book is None:
         raise KubetriageError(f"no runbook {runbook_id!r} (known: {', '.join(sorted(knowledge.runbooks))})")
-    rules = {r.id: r for r in knowledge.rules}
+    serves = [r for r in knowledge.rules if r.runbook == book.id]
     click.echo(f"# {book.path}")
-    click.echo(f"# serves: {', '.join(book.rules)}")
-    for rule_id in book.rules:
-        if rule_id in rules:
-            inputs = ", ".join(f"{a} ({rules[rule_id].kind_of(a)})" for a in sorted(rules[rule_id].always_bound))
-            click.echo(f"# inputs from {rule_id}: {inputs}; plus finding, key, params, cluster")
+    click.echo(f"# serves: {', '.join(r.id for r in serves) or 'no rule'}")
+    for rule in serves:
+        inputs = ", ".join(f"{a} ({rule.kind_of(a)})" for a in sorted(rule.always_bound))
+        click.echo(f"# inputs from {rule.id}: {inputs}; plus finding, key, params, cluster")
     click.echo(Path(book.path).read_text(encoding="utf-8"), nl=False)
 
 

@@ -21,6 +21,7 @@ from kubetriage.catalog import CATALOG
 from kubetriage.findings import Finding, tree
 from kubetriage.knowledge import Knowledge
 from kubetriage.runbook import RenderedRunbook
+from kubetriage.templates import TemplateFailure
 from kubetriage.triage import TriageReport
 
 _TIME_FIELDS = ("first_seen", "last_seen")
@@ -81,7 +82,7 @@ def build_incident(report: TriageReport, knowledge: Knowledge) -> Incident:
         else:
             try:
                 cause.runbook = book.render(runbook_context(finding, report))
-            except jinja2.TemplateError as exc:  # a user runbook may still be wrong at 3 a.m.
+            except TemplateFailure as exc:  # a user runbook may still be wrong at 3 a.m.
                 cause.runbook_error = f"runbook {book.id} failed to render: {exc}"
         causes.append(cause)
     radius = Counter(subject.split("/", 1)[0] for subject in {s for f in report.findings for s in f.subjects})

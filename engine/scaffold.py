@@ -66,7 +66,6 @@ RUNBOOK = """\
 ---
 id: __NAME__
 title: Fix the backend port of Ingress {{ backend.namespace }}/{{ backend.ingress }}
-rules: [__ID__]
 steps:
   - id: service-ports
     title: See the ports the Service defines

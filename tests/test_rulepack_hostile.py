@@ -14,7 +14,7 @@ import yaml
 from kubetriage import yamlsource
 from kubetriage.errors import Problem
 
-from .conftest import Run
+from .conftest import OUTAGE, Run, cni_rule_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE = (ROOT / "rules" / "ingress" / "NET-ING-001.yaml").read_text(encoding="utf-8")
@@ -70,3 +70,60 @@ def test_runbook_that_is_not_utf8_is_located(tmp_path: Path, kubetriage: Run) ->
     proc = kubetriage("rules", "lint", books.parent)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"{books / 'bad.md'}:3:8: E100 not UTF-8 text: byte 0xff" in proc.stdout
+
+
+SUMMARY = "CNI DaemonSet {{ ds.namespace }}/{{ ds.name }} has {{ ds.ready }} of {{ ds.desired }}"
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("{{ range(10**7) | list | length }}", "10000000 is too large for a template"),
+    ("{{ 'x' * 10**9 }}", "repetition makes more than 100000 items"),
+    ("{{ 1 // 0 }}", "ZeroDivisionError"),
+    ("{{ 2 ** 100000000 }}", "exponent 100000000 is too large"),
+    ("{{ 'x' | center(10**8) }}", "100000000 is too large"),
+    ("{{ '{:>999999999}'.format(1) }}", "format widths of six digits"),
+    ("{% include 'x.html' %}", "'include' is not allowed"),
+    ("{% import 'x.html' as x %}", "'import' is not allowed"),
+    ("{% extends 'x.html' %}", "'extends' is not allowed"),
+], ids=["range", "repeat", "zero-division", "power", "filter-width", "format-width", "include", "import",
+        "extends"])
+def test_hostile_templates_fail_lint_in_rules_and_runbooks(template: str, message: str, tmp_path: Path,
+                                                          kubetriage: Run) -> None:
+    pack = tmp_path / "pack"
+    (pack / "runbooks").mkdir(parents=True)
+    rule = cni_rule_copy(pack, "NET-TEAM-001", "team-book", {SUMMARY: SUMMARY + template})
+    book = pack / "runbooks" / "team-book.md"
+    book.write_text("---\nid: team-book\ntitle: Fix {{ ds.name }}\nsteps:\n  - id: look\n    title: Look\n"
+                    "    risk: read-only\n    run: kubectl get ds\n---\n## Meaning\n" + template + "\n",
+                    encoding="utf-8")
+    proc = kubetriage("rules", "lint", pack)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    problems = proc.stdout.splitlines()
+    assert [p.split(":")[0] for p in problems] == [str(rule), str(book)]
+    assert all(" E105 " in p and message in p for p in problems), problems
+
+
+def test_template_failing_on_real_facts_is_a_located_error(tmp_path: Path, kubetriage: Run) -> None:
+    """Lint cannot see a division by a field that is zero in the cluster: triage names the template."""
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    rule = cni_rule_copy(pack, "NET-CNI-001", "cni-daemonset-recovery",
+                         {SUMMARY: SUMMARY + " {{ ds.desired // (ds.ready - ds.ready) }}"})
+    proc = kubetriage("triage", "--snapshot", OUTAGE, "--rules", pack)
+    assert proc.returncode == 2 and "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"kubetriage: error: {rule}:")
+    assert "E113 template failed while rendering: ZeroDivisionError" in proc.stderr
+
+
+def test_runbook_failing_on_real_facts_is_reported_in_the_incident(tmp_path: Path, kubetriage: Run) -> None:
+    pack = tmp_path / "pack"
+    (pack / "runbooks").mkdir(parents=True)
+    cni_rule_copy(pack, "NET-CNI-001", "my-cni")
+    book = pack / "runbooks" / "my-cni.md"
+    book.write_text("---\nid: my-cni\ntitle: Fix {{ ds.name }}\nsteps:\n  - id: look\n    title: Look\n"
+                    "    risk: read-only\n    run: kubectl get ds\n---\n{{ ds.desired // (ds.ready - ds.ready) }}\n",
+                    encoding="utf-8")
+    proc = kubetriage("runbook", "--snapshot", OUTAGE, "--rules", pack)
+    assert proc.returncode == 0, proc.stderr
+    assert (f"> runbook my-cni failed to render: {book}:10:1: E113 body template failed while rendering: "
+            "ZeroDivisionError") in proc.stdout
