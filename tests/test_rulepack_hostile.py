@@ -6,6 +6,7 @@ timeout; the table says what kubetriage must answer instead of crashing or expan
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import yaml
 
 from kubetriage import yamlsource
 from kubetriage.errors import Problem
+from kubetriage.normalize.signatures import SignatureCatalog
 
 from .conftest import OUTAGE, Run, cni_rule_copy
 
@@ -127,3 +129,73 @@ def test_runbook_failing_on_real_facts_is_reported_in_the_incident(tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     assert (f"> runbook my-cni failed to render: {book}:10:1: E113 body template failed while rendering: "
             "ZeroDivisionError") in proc.stdout
+
+
+def _signature_pack(tmp_path: Path, entry: str) -> Path:
+    pack = tmp_path / "pack"
+    (pack / "signatures").mkdir(parents=True)
+    (pack / "signatures" / "team.yaml").write_text("signatures:\n" + entry, encoding="utf-8")
+    return pack
+
+
+def _entry(sig_id: str = "team-error", patterns: str = "['team error']", match: str = "['a team error']",
+           extra: str = "") -> str:
+    return f"  - id: {sig_id}\n    patterns: {patterns}\n    tests: {{match: {match}}}\n{extra}"
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    (_entry(patterns='"xyz"', match="['xyz']"), "E100 signatures.0.patterns: 'xyz' is not of type 'array'"),
+    (_entry(extra="    colour: red\n"), "E100 unknown key 'colour'"),
+    (_entry(match="['nothing like it']"), "E114 the match example does not match the signature's patterns"),
+    (_entry(match="['a team error'], no_match: ['team error!']"),
+     "E114 the no_match example matches the signature's patterns"),
+    (_entry(patterns="['(unclosed']"), "E104 regex does not compile"),
+    (_entry(patterns="['(x+x+)+y']", match="['xxy']"), "E104 regex backtracks catastrophically"),
+    (_entry(sig_id="cni-config-uninitialized"), "E115 signature id 'cni-config-uninitialized' is already defined"),
+    (_entry(extra="    overrides: true\n"), "E115 'overrides: true' but no earlier signature has the id"),
+    (_entry() + _entry(), "E115 duplicate signature id 'team-error'"),
+], ids=["patterns-string", "unknown-key", "match-contradicts", "no-match-contradicts", "bad-regex",
+        "catastrophic", "reused-builtin-id", "override-of-nothing", "duplicate"])
+def test_signature_file_mistakes_fail_lint(entry: str, message: str, tmp_path: Path, kubetriage: Run) -> None:
+    pack = _signature_pack(tmp_path, entry)
+    proc = kubetriage("rules", "lint", pack)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{pack / 'signatures' / 'team.yaml'}:" in proc.stdout and message in proc.stdout, proc.stdout
+
+
+def test_declared_override_replaces_a_builtin_signature(tmp_path: Path) -> None:
+    pack = _signature_pack(tmp_path, _entry(sig_id="cni-config-uninitialized", extra="    overrides: true\n"))
+    catalog = SignatureCatalog.load([pack])
+    assert catalog.classify("a team error") == ["cni-config-uninitialized"]
+    assert catalog.classify("cni config uninitialized") == []
+
+
+@pytest.mark.parametrize("patterns", ["['team (?i)error']", "['(?P<obj>team) error', 'other (?P<obj>x)']"],
+                         ids=["inline-flag-mid-pattern", "duplicate-group-name"])
+def test_patterns_that_broke_the_combined_prefilter(patterns: str, tmp_path: Path, kubetriage: Run) -> None:
+    pack = _signature_pack(tmp_path, _entry(patterns=patterns))
+    assert kubetriage("rules", "lint", pack).returncode == 0
+    catalog = SignatureCatalog.load([pack])
+    assert catalog.classify("A TEAM ERROR here") == ["team-error"]
+
+
+def test_a_pattern_slow_on_a_real_line_is_skipped_and_reported(outage_copy: Path, tmp_path: Path,
+                                                               kubetriage: Run) -> None:
+    """Lint's probes cannot foresee every line: at run time the pattern is cut off and named in coverage."""
+    pack = _signature_pack(tmp_path, _entry(patterns="['((ab)+(ab)+)+c']", match="['ababc']"))
+    kubelet = outage_copy / "nodes" / "worker-2" / "kubelet.log"
+    kubelet.write_text(kubelet.read_text() + "ab" * 2500 + "\n", encoding="utf-8")
+    data = json.loads(kubetriage("triage", "--snapshot", outage_copy, "--rules", pack, "-o", "json",
+                                 "--fail-on", "never").stdout)
+    errors = [e for e in data["coverage"]["errors"] if e["source"] == "signatures"]
+    assert errors == [{"source": "signatures", "target": "team-error", "message": (
+        "a pattern took longer than 0.1 s on 1 line(s); they were not classified by this signature")}]
+    assert {f["rule_id"] for f in data["findings"]} >= {"NET-CNI-001", "NET-ING-005"}
+
+
+def test_config_log_window_pattern_is_linear(tmp_path: Path, kubetriage: Run) -> None:
+    """The schema's own pattern took 59 s on 27 characters."""
+    config = tmp_path / "kubetriage.yaml"
+    config.write_text("thresholds: {log_window: '" + "1" * 40 + "x'}\n", encoding="utf-8")
+    proc = kubetriage("config", "show", "--config", config)
+    assert proc.returncode == 2 and "E140 thresholds.log_window" in proc.stderr
