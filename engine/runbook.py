@@ -13,6 +13,7 @@ object names are attacker-controlled text that ends up in someone's terminal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -24,12 +25,14 @@ from jinja2 import nodes
 
 from kubetriage.catalog import CATALOG
 from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.escape import markdown, markdown_fence, terminal
 from kubetriage.rulefile import Rule
 from kubetriage.schema import check as check_schema
 from kubetriage.templates import TemplateFailure, attributes_used, constant_failures, names_used, parse, render
 from kubetriage.yamlsource import LocatedDoc, parse_located, read_text
 
 COMMANDS = ("run", "verify", "rollback")
+_URL = re.compile(r"https?://[^\s<>`\\]+")
 RISKS = ("read-only", "disruptive", "destructive")
 #: Names every runbook may use besides the aliases of its rules.
 CONTEXT = {"finding", "key", "params", "rule", "cluster", "firings", "title"}
@@ -80,11 +83,12 @@ class Runbook:
         yield from ((keys, source) for keys, source, _ in self.templates())
         yield self.body_line, self.body
 
-    def render(self, context: dict[str, Any]) -> RenderedRunbook:
-        """Fill in the finding's names; raises TemplateFailure located in the runbook file."""
-        def fill(keys: tuple[Any, ...], source: str) -> str:
+    def render(self, context: dict[str, Any], for_markdown: bool = False) -> RenderedRunbook:
+        """Fill in the finding's names; raises TemplateFailure located in the runbook file.
+        ``for_markdown``: values in prose (not in commands) are escaped for Markdown."""
+        def fill(keys: tuple[Any, ...], source: str, prose: bool = True) -> str:
             try:
-                return render(source, context)
+                return render(source, context, for_markdown and prose)
             except TemplateFailure as exc:
                 raise TemplateFailure(str(self.doc.problem("E113", f"template failed while rendering: {exc}",
                                                            keys))) from None
@@ -92,11 +96,11 @@ class Runbook:
         steps = tuple(
             Step(s.id, fill(("steps", i, "title"), s.title), s.risk,
                  fill(("steps", i, "where"), s.where) if s.where else "kubectl",
-                 *(fill(("steps", i, name), getattr(s, name)).strip() for name in COMMANDS))
+                 *(fill(("steps", i, name), getattr(s, name), prose=False).strip() for name in COMMANDS))
             for i, s in enumerate(self.steps))
         context = {**context, "title": self.title, "steps": steps}
         try:
-            body = render(self.body, context)
+            body = render(self.body, context, for_markdown)
         except TemplateFailure as exc:
             raise TemplateFailure(str(Problem(self.path, self.body_line, 1, "E113",
                                               f"body template failed while rendering: {exc}"))) from None
@@ -114,6 +118,7 @@ class RenderedRunbook:
     references: tuple[str, ...]
 
     def markdown(self, level: int = 1) -> str:
+        """The runbook as Markdown; render it ``for_markdown`` so that its values are escaped."""
         h = "#" * level
         body = "\n".join("#" * (level - 1) + line if line.startswith("#") else line
                          for line in self.body.splitlines())
@@ -130,7 +135,7 @@ class RenderedRunbook:
                 out += [f"{n}. **{s.title}** — risk: {s.risk}{_where(s)}", "", _code(s.run, 3), "",
                         "   Verify:", "", _code(s.verify, 3), "", "   Roll back:", "", _code(s.rollback, 3), ""]
         if self.references:
-            out += [f"{h}# References", "", *[f"- {r}" for r in self.references], ""]
+            out += [f"{h}# References", "", *[f"- {_reference(r)}" for r in self.references], ""]
         return "\n".join(out)
 
 
@@ -139,8 +144,14 @@ def _where(step: Step) -> str:
 
 
 def _code(text: str, indent: int) -> str:
-    pad = " " * indent
-    return "\n".join([f"{pad}```sh", *(pad + line for line in text.splitlines()), f"{pad}```"])
+    """A fenced block no line of ``text`` can close (a value may hold a newline and backticks)."""
+    pad, fence = " " * indent, markdown_fence(text)
+    return "\n".join([f"{pad}{fence}sh", *(pad + terminal(line) for line in text.splitlines()), f"{pad}{fence}"])
+
+
+def _reference(text: str) -> str:
+    """An http(s) URL as a link; anything else (``javascript:``...) as plain text."""
+    return f"<{text}>" if _URL.fullmatch(text) else markdown(text)
 
 
 def builtin_runbooks_dir() -> Path:

@@ -27,6 +27,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from kubetriage.errors import KubetriageError
+from kubetriage.escape import markdown
 
 #: Longest text a template may produce, and the largest size or number it may ask for.
 MAX_OUTPUT = 100_000
@@ -90,14 +91,18 @@ class _BoundedSandbox(SandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
 
-def _environment() -> SandboxedEnvironment:
-    env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+def _environment(finalize: Callable[[Any], Any] | None = None) -> SandboxedEnvironment:
+    env = _BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                          finalize=finalize)
     env.filters["shell_quote"] = shell_quote
     env.filters = {name: _bounded_filter(f) for name, f in env.filters.items()}
     return env
 
 
 ENV = _environment()
+#: For prose that becomes Markdown: every interpolated value is escaped (the template's own
+#: Markdown stays), so a cluster-controlled name cannot add a link, an image or HTML.
+_MARKDOWN_ENV = _environment(finalize=lambda value: markdown(str(value)))
 
 
 def parse(source: str) -> nodes.Template:
@@ -150,14 +155,15 @@ def attributes_used(source: str) -> set[tuple[str, str]]:
 
 
 @lru_cache(maxsize=2048)
-def _compiled(source: str) -> jinja2.Template:
-    return ENV.from_string(parse(source))
+def _compiled(source: str, for_markdown: bool) -> jinja2.Template:
+    return (_MARKDOWN_ENV if for_markdown else ENV).from_string(parse(source))
 
 
-def render(source: str, context: dict[str, Any]) -> str:
-    """Render under every bound; raises TemplateFailure (the caller adds where the template is)."""
+def render(source: str, context: dict[str, Any], for_markdown: bool = False) -> str:
+    """Render under every bound (values escaped for Markdown when asked); raises TemplateFailure
+    (the caller adds where the template is)."""
     try:
-        template = _compiled(source)
+        template = _compiled(source, for_markdown)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateFailure(f"does not parse: {exc.message}") from None
     return _render_bounded(template, context)

@@ -34,8 +34,10 @@ from kubetriage.yamlsource import LocatedDoc, load_located
 _CNI_TYPE = re.compile(r'plugin type=\\?"([\w.-]+)\\?"')
 #: Characters of a line that are matched; the rest of a longer line is ignored.
 MAX_LINE = 16_384
-#: Time one pattern may take on one line.
-MATCH_SECONDS = 0.1
+#: Time one pattern may take on one line (wall clock: a search that runs out is tried once more,
+#: so that a busy machine's scheduling alone does not skip a line), and on a lint probe.
+MATCH_SECONDS = 0.25
+PROBE_SECONDS = 1.0
 _FLAGS = regex.IGNORECASE | regex.VERSION0
 
 
@@ -55,8 +57,8 @@ class Signature:
     overrides: bool = False
 
     def matches(self, line: str) -> bool:
-        """Whether a pattern is found in ``line``; raises TimeoutError past MATCH_SECONDS."""
-        return any(p.search(line, timeout=MATCH_SECONDS) for p in self.patterns)
+        """Whether a pattern is found in ``line``; raises TimeoutError past MATCH_SECONDS, twice."""
+        return any(_search(p, line, MATCH_SECONDS) for p in self.patterns)
 
 
 class SignatureCatalog:
@@ -74,7 +76,7 @@ class SignatureCatalog:
         runs out of time is skipped for this line and counted in ``timeouts``."""
         line = line[:MAX_LINE]
         try:
-            if not self._prefilter.search(line, timeout=MATCH_SECONDS):
+            if not _search(self._prefilter, line, MATCH_SECONDS):
                 return []
         except TimeoutError:
             pass  # some pattern is slow on this line: let each signature answer for itself
@@ -172,12 +174,19 @@ def _compile(text: str, doc: LocatedDoc, at: tuple[Any, ...], problems: list[Pro
     probes = [letters * (2000 // len(letters) + 1) + "!", " " * 2000 + "!"]
     for probe in probes + [ch * 2000 + "!" for ch in sorted(set(letters.lower()))]:
         try:
-            pattern.search(probe, timeout=MATCH_SECONDS)
+            _search(pattern, probe, PROBE_SECONDS)
         except TimeoutError:
-            problems.append(doc.problem("E104", f"regex backtracks catastrophically: more than {MATCH_SECONDS} s "
+            problems.append(doc.problem("E104", f"regex backtracks catastrophically: more than {PROBE_SECONDS:g} s "
                                                 f"on a line of {len(probe)} characters", at))
             return None
     return pattern
+
+
+def _search(pattern: regex.Pattern[str], line: str, seconds: float) -> regex.Match[str] | None:
+    try:
+        return pattern.search(line, timeout=seconds)
+    except TimeoutError:
+        return pattern.search(line, timeout=seconds)
 
 
 def _check_examples(sig: Signature, doc: LocatedDoc, here: tuple[Any, ...]) -> list[Problem]:
