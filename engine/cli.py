@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -60,6 +61,9 @@ class _Cli(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # `kubetriage rules list | head -1`: the reader has all it wants
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            sys.exit(EXIT_FINDINGS)
         except KubetriageError as exc:
             _echo(f"kubetriage: error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
@@ -235,6 +239,8 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s",
                             stream=sys.stderr)
         logging.getLogger("urllib3").setLevel(logging.WARNING)
+    if not live["in_cluster"]:
+        _check_kubeconfig(live["kubeconfig"])
     api, cluster = api_client(live["kubeconfig"], live["context"], live["in_cluster"])
     settings = ApiSettings(namespace=None if live["all_namespaces"] else live["namespace"],
                            chunk_size=live["chunk_size"], timeout=live["request_timeout"])
@@ -250,6 +256,31 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
             status.stop()
         live_bundle.close()
         api.close()
+
+
+def _check_kubeconfig(explicit: str | None) -> None:
+    """Say which kubeconfig is missing, and how to triage without a cluster, before the client
+    reports both cases as 'Invalid kube-config file'."""
+    hint = "to triage without a cluster, use --snapshot DIR"
+    if explicit:
+        if not Path(explicit).expanduser().is_file():
+            raise KubetriageError(f"--kubeconfig {explicit}: no such file ({hint})")
+        return
+    env = os.environ.get("KUBECONFIG", "")
+    candidates = [p for p in env.split(os.pathsep) if p] or [str(Path("~/.kube/config").expanduser())]
+    if not any(Path(p).expanduser().is_file() for p in candidates):
+        where = f"KUBECONFIG={env}" if env else candidates[0]
+        raise KubetriageError(f"no kubeconfig found ({where} does not exist); pass --kubeconfig FILE or "
+                              f"--in-cluster, or {hint}")
+
+
+def kubectl_plugin() -> None:
+    """``kubectl triage [OPTIONS]``: the triage command, as the README promises; ``kubectl triage
+    SUBCOMMAND ...`` (or --help, --version) reaches the others."""
+    args = sys.argv[1:]
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
+        args = ["triage", *args]
+    main(args=args, prog_name="kubectl triage")
 
 
 @main.command("triage")
@@ -284,11 +315,16 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
       kubetriage triage --snapshot ./snap --rules ./team-rules --disable NET-LB-001
       kubetriage triage --snapshot ./snap --runbook incident.md -o junit > triage.xml
     """
+    if runbook_file and not runbook_file.parent.is_dir():
+        raise click.BadParameter(f"directory {runbook_file.parent} does not exist", param_hint="--runbook")
     setup = _setup(config_path, rule_dirs, disable)
     report = _triage(setup, snapshot, now, engine, live)
     render_report(report, output, Console(width=None if sys.stdout.isatty() else 120))
     if runbook_file:
-        runbook_file.write_text(incident_markdown(build_incident(report, setup.knowledge)), encoding="utf-8")
+        try:
+            runbook_file.write_text(incident_markdown(build_incident(report, setup.knowledge)), encoding="utf-8")
+        except OSError as exc:
+            raise KubetriageError(f"cannot write the runbook to {runbook_file}: {exc.strerror}") from None
     threshold = -1 if fail_on == "never" else SEVERITIES.index(fail_on)
     failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
@@ -425,12 +461,17 @@ def rules_test(paths: tuple[Path, ...], rule_ids: tuple[str, ...], config_path: 
     With PATHs, tests the rules in those directories; otherwise the built-in rules.
     """
     knowledge = _setup(config_path, paths).knowledge
-    if paths:
-        user = {r.id for r in knowledge.rules
-                if any(Path(r.path).resolve().is_relative_to(p.resolve()) for p in paths)}
-        rule_ids = tuple(i for i in (rule_ids or user) if i in user)
+    testable = {r.id for r in knowledge.rules
+                if not paths or any(Path(r.path).resolve().is_relative_to(p.resolve()) for p in paths)}
+    if not testable:
+        raise KubetriageError(f"no rule files in {', '.join(map(str, paths))} (a rule is <ID>.yaml, "
+                              "its cases <ID>.test.yaml beside it)")
+    unknown = sorted(set(rule_ids) - testable)
+    if unknown:
+        raise KubetriageError(f"--rule names no rule under test: {', '.join(unknown)}")
+    rule_ids = rule_ids or tuple(testable)
     passed = failed = 0
-    for result in run_rule_tests(knowledge, rule_ids or None):
+    for result in run_rule_tests(knowledge, rule_ids):
         mark = click.style("PASS", fg="green") if result.passed else click.style("FAIL", fg="red")
         click.echo(f"{mark} {terminal(result.label)}  ({terminal(result.path)}:{result.line})")
         for failure in result.failures:
