@@ -7,14 +7,17 @@ timeout; the table says what kubetriage must answer instead of crashing or expan
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from kubetriage import yamlsource
-from kubetriage.errors import Problem
+from kubetriage.collectors.ssh import PROFILES, load_inventory
+from kubetriage.errors import Problem, RuleValidationError
 from kubetriage.normalize.signatures import SignatureCatalog
+from kubetriage.schema import schema
 
 from .conftest import OUTAGE, Run, cni_rule_copy
 
@@ -199,3 +202,37 @@ def test_config_log_window_pattern_is_linear(tmp_path: Path, kubetriage: Run) ->
     config.write_text("thresholds: {log_window: '" + "1" * 40 + "x'}\n", encoding="utf-8")
     proc = kubetriage("config", "show", "--config", config)
     assert proc.returncode == 2 and "E140 thresholds.log_window" in proc.stderr
+
+
+@pytest.mark.parametrize(("cases", "message"), [
+    ('"abc"', "E100 cases: 'abc' is not of type 'array'"),
+    ("[{name: x, expect: fire, facts: []}, {name: y, expect: maybe, facts: []}]",
+     "E100 cases.1.expect: 'maybe' is not one of ['fire', 'ok']"),
+    ("[{name: x, expect: fire, facts: []}, {name: y, expect: ok, facts: [], findings: [{summary: z}]}]",
+     "E100 unknown key 'summary'"),
+], ids=["cases-string", "bad-expect", "unknown-assertion"])
+def test_rule_test_files_follow_their_schema(cases: str, message: str, tmp_path: Path, kubetriage: Run) -> None:
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    cni_rule_copy(pack, "NET-TEAM-001", "cni-daemonset-recovery")
+    tests = pack / "NET-TEAM-001.test.yaml"
+    tests.write_text(f"rule: NET-TEAM-001\ncases: {cases}\n", encoding="utf-8")
+    proc = kubetriage("rules", "test", pack)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{tests}:" in proc.stdout and message in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize(("inventory", "message"), [
+    ("nodes: abc\n", "E130 nodes: 'abc' is not of type 'object'"),
+    ("nodes: {w1: {port: '22x'}}\n", "E130 nodes.w1.port: '22x' is not of type 'integer'"),
+    ("defaults: {distro: gentoo}\nnodes: {w1: }\n", "E130 defaults.distro: 'gentoo' is not one of"),
+], ids=["nodes-string", "port-string", "unknown-distro"])
+def test_ssh_inventory_follows_its_schema(inventory: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "nodes.yaml"
+    path.write_text(inventory, encoding="utf-8")
+    with pytest.raises(RuleValidationError, match=re.escape(message)):
+        load_inventory(path)
+
+
+def test_inventory_schema_knows_every_distro_profile() -> None:
+    assert schema("inventory")["$defs"]["target"]["properties"]["distro"]["enum"] == ["auto", *PROFILES]
