@@ -5,12 +5,14 @@ signature lists regexes for stable fragments of a real error string (see
 ``rules/signatures/*.yaml``, schema ``signature.v1.json``), plus lines that must
 and must not match, which loading checks (so ``rules lint`` does).
 
-Patterns from rule packs are untrusted. They are compiled with the ``regex`` module,
-which accepts what a combined prefilter needs (a ``(?i)`` inside, a group name used by
-two signatures) and takes a timeout: a pattern that backtracks catastrophically on a
-line costs at most ``MATCH_SECONDS`` there, is skipped for that line and reported. Lines
-are cut at ``MAX_LINE`` characters before matching, and loading probes each pattern with
-lines built from its own letters to refuse the worst ones before they run.
+Patterns are compiled with the ``regex`` module, which accepts what a combined prefilter
+needs (a ``(?i)`` inside, a group name used by two signatures) and takes a timeout. Lines are
+cut at ``MAX_LINE`` characters before matching, and loading probes each pattern with lines
+built from its own letters to refuse the worst ones before they run. Patterns from rule packs
+are untrusted: they run one by one with a timeout (a pattern that backtracks catastrophically
+on a line costs at most ``MATCH_SECONDS`` there, is skipped for that line and reported). The
+built-in ones, reviewed and probed, share one prefilter without a timeout (asking for one
+costs more than the search).
 """
 
 from __future__ import annotations
@@ -55,9 +57,13 @@ class Signature:
     fallback: bool  # only applies when no specific signature matches the line
     path: str
     overrides: bool = False
+    builtin: bool = False
 
     def matches(self, line: str) -> bool:
-        """Whether a pattern is found in ``line``; raises TimeoutError past MATCH_SECONDS, twice."""
+        """Whether a pattern is found in ``line``; a pack's pattern raises TimeoutError past
+        MATCH_SECONDS, twice."""
+        if self.builtin:
+            return any(p.search(line) for p in self.patterns)
         return any(_search(p, line, MATCH_SECONDS) for p in self.patterns)
 
 
@@ -68,21 +74,19 @@ class SignatureCatalog:
         self.signatures = list(signatures)
         self._specific = [s for s in self.signatures if not s.fallback]
         self._fallback = [s for s in self.signatures if s.fallback]
-        every = [p.pattern for s in self.signatures for p in s.patterns]
-        self._prefilter = regex.compile("|".join(f"(?:{p})" for p in every) or "(?!)", _FLAGS)
+        builtin = [p.pattern for s in self.signatures if s.builtin for p in s.patterns]
+        self._prefilter = regex.compile("|".join(f"(?:{p})" for p in builtin) or "(?!)", _FLAGS)
 
     def classify(self, line: str, timeouts: Counter[str] | None = None) -> list[str]:
         """Ids of the signatures ``line`` shows (usually zero or one). A signature whose pattern
         runs out of time is skipped for this line and counted in ``timeouts``."""
         line = line[:MAX_LINE]
-        try:
-            if not _search(self._prefilter, line, MATCH_SECONDS):
-                return []
-        except TimeoutError:
-            pass  # some pattern is slow on this line: let each signature answer for itself
+        builtin_may_match = bool(self._prefilter.search(line))
         for group in (self._specific, self._fallback):
             hits = []
             for sig in group:
+                if sig.builtin and not builtin_may_match:
+                    continue
                 try:
                     if sig.matches(line):
                         hits.append(sig.id)
@@ -104,14 +108,14 @@ class SignatureCatalog:
         """Built-in signatures, then ``signatures/*.yaml`` of each extra rule directory. Reusing an
         id is an error unless the later signature says ``overrides: true``."""
         builtin = files("kubetriage.rules").joinpath("signatures")
-        sources = [sorted(Path(str(p)) for p in builtin.iterdir() if p.name.endswith(".yaml"))]
-        sources += [sorted((extra / "signatures").glob("*.yaml")) for extra in extra_dirs]
+        sources = [(True, sorted(Path(str(p)) for p in builtin.iterdir() if p.name.endswith(".yaml")))]
+        sources += [(False, sorted((extra / "signatures").glob("*.yaml"))) for extra in extra_dirs]
         problems: list[Problem] = []
         by_id: dict[str, Signature] = {}
-        for paths in sources:
+        for trusted, paths in sources:
             here: dict[str, Signature] = {}
             for path in paths:
-                for sig, doc, at in _load_file(path, problems):
+                for sig, doc, at in _load_file(path, trusted, problems):
                     problem = _id_problem(sig, here.get(sig.id), by_id.get(sig.id))
                     if problem:
                         problems.append(doc.problem("E115", problem, (*at, "id")))
@@ -133,7 +137,8 @@ def _id_problem(sig: Signature, same_set: Signature | None, earlier: Signature |
     return ""
 
 
-def _load_file(path: Path, problems: list[Problem]) -> Iterator[tuple[Signature, LocatedDoc, tuple[Any, ...]]]:
+def _load_file(path: Path, builtin: bool, problems: list[Problem]
+               ) -> Iterator[tuple[Signature, LocatedDoc, tuple[Any, ...]]]:
     doc = load_located(path, problems)
     if doc is None:
         return
@@ -157,7 +162,7 @@ def _load_file(path: Path, problems: list[Problem]) -> Iterator[tuple[Signature,
             meaning=" ".join(entry.get("meaning", "").split()), patterns=tuple(patterns),
             references=tuple(entry.get("references", ())), match_examples=tuple(tests["match"]),
             no_match_examples=tuple(tests.get("no_match", ())), fallback=entry.get("fallback", False),
-            path=str(path), overrides=entry.get("overrides", False))
+            path=str(path), overrides=entry.get("overrides", False), builtin=builtin)
         problems += _check_examples(sig, doc, here)
         yield sig, doc, here
 
