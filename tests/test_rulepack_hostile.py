@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubetriage import yamlsource
+from kubetriage import escape, yamlsource
 from kubetriage.collectors.ssh import PROFILES, load_inventory
 from kubetriage.errors import Problem, RuleValidationError
 from kubetriage.normalize.signatures import SignatureCatalog
@@ -130,8 +130,8 @@ def test_runbook_failing_on_real_facts_is_reported_in_the_incident(tmp_path: Pat
                     encoding="utf-8")
     proc = kubetriage("runbook", "--snapshot", OUTAGE, "--rules", pack)
     assert proc.returncode == 0, proc.stderr
-    assert (f"> runbook my-cni failed to render: {book}:10:1: E113 body template failed while rendering: "
-            "ZeroDivisionError") in proc.stdout
+    assert escape.markdown(f"runbook my-cni failed to render: {book}:10:1: E113 body template failed while "
+                           "rendering: ZeroDivisionError") in proc.stdout
 
 
 def _signature_pack(tmp_path: Path, entry: str) -> Path:
