@@ -6,16 +6,22 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint bench clean system-deps test-system-deps
 
+# Another apt may be running (unattended upgrades, a parallel build): install waits for the dpkg
+# lock; update, which does not honour that timeout for its list lock, is retried for 10 minutes.
+APT_GET := apt-get -o DPkg::Lock::Timeout=600
+APT_UPDATE := n=0; until $(APT_GET) update -qq; do n=$$((n+1)); [ $$n -lt 120 ] || exit 1; \
+	echo "apt is busy: retrying in 5 s" >&2; sleep 5; done
+
 # Debian packages: a C compiler (durable_rules ships no wheels); for the tests, a real OpenSSH
 # sshd, a static busybox to fill the fake nodes' chroots, and Chromium for the HTML report.
 define apt_ensure
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(APT_UPDATE); \
+	  DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; fi
 endef
 
 # For a package whose absence was detected by another check (not by dpkg).
-apt_ensure_now = { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null; }
+apt_ensure_now = { $(APT_UPDATE); DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends $(1) >/dev/null; }
 
 system-deps:
 	$(call apt_ensure,gcc libc6-dev)

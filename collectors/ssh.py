@@ -31,6 +31,7 @@ import paramiko
 
 from kubetriage.bundle import Bundle, CollectionError, NodeFiles, PodLog
 from kubetriage.errors import KubetriageError, Problem, RuleValidationError
+from kubetriage.schema import check as check_schema
 from kubetriage.yamlsource import load_located
 
 log = logging.getLogger("kubetriage.ssh")
@@ -97,44 +98,22 @@ class NodeReadError(Exception):
 
 
 # -- inventory ------------------------------------------------------------------------
-_TARGET_KEYS = {"host", "port", "user", "jump", "distro"}
-
-
 def load_inventory(path: Path) -> list[SshTarget]:
     """``nodes.yaml``: ``{defaults: {...}, nodes: {name: {host, port, user, jump, distro}}}``."""
     problems: list[Problem] = []
     doc = load_located(path, problems)
     if doc is None:
         raise RuleValidationError(problems)
-    value = doc.value
-    if not isinstance(value, dict) or not isinstance(value.get("nodes"), dict) or set(value) - {"defaults",
-                                                                                                 "nodes"}:
-        raise RuleValidationError([doc.problem("E130", "an inventory is {defaults: {...}, nodes: {NAME: "
-                                                       "{host, port, user, jump, distro}}}")])
-    defaults = value.get("defaults") or {}
-    entries: list[tuple[tuple[Any, ...], Any]] = [(("defaults",), defaults)]
-    entries += [(("nodes", name), entry or {}) for name, entry in value["nodes"].items()]
-    for keys, entry in entries:
-        if not isinstance(entry, dict):
-            problems.append(doc.problem("E130", "expected a mapping of host, port, user, jump, distro", keys))
-            continue
-        for key in sorted(set(entry) - _TARGET_KEYS):
-            problems.append(doc.problem("E130", f"unknown key {key!r} (allowed: {', '.join(sorted(_TARGET_KEYS))})",
-                                        (*keys, key), key=True))
-        if entry.get("distro", "auto") not in ("auto", *PROFILES):
-            problems.append(doc.problem("E130", f"distro must be one of auto, {', '.join(PROFILES)}",
-                                        (*keys, "distro")))
-        if not isinstance(entry.get("port", 22), int):
-            problems.append(doc.problem("E130", "port must be a number", (*keys, "port")))
-    targets = []
-    if not problems:
-        for name, entry in value["nodes"].items():
-            merged = {**defaults, **(entry or {})}
-            targets.append(SshTarget(node=str(name), host=str(merged.get("host") or name),
-                                     port=merged.get("port"), user=merged.get("user"),
-                                     jump=merged.get("jump"), distro=merged.get("distro", "auto")))
+    problems += check_schema(doc, "inventory", "E130")
     if problems:
         raise RuleValidationError(problems)
+    defaults = doc.value.get("defaults", {})
+    targets = []
+    for name, entry in doc.value["nodes"].items():
+        merged = {**defaults, **(entry or {})}
+        targets.append(SshTarget(node=str(name), host=str(merged.get("host") or name),
+                                 port=merged.get("port"), user=merged.get("user"),
+                                 jump=merged.get("jump"), distro=merged.get("distro", "auto")))
     return targets
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ import click
 import yaml
 from click.core import ParameterSource
 from rich.console import Console
+from rich.text import Text
 
 from kubetriage import __version__
 from kubetriage.bundle import Bundle
@@ -28,6 +30,7 @@ from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.collectors.writer import prepare_directory, write_snapshot
 from kubetriage.config import Config, load_config, search_path
 from kubetriage.errors import KubetriageError, RuleValidationError
+from kubetriage.escape import terminal
 from kubetriage.explain import explain
 from kubetriage.facts import FactBase
 from kubetriage.incident import build_incident, incident_html, incident_markdown
@@ -59,14 +62,22 @@ class _Cli(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # `kubetriage rules list | head -1`: the reader has all it wants
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            sys.exit(EXIT_FINDINGS)
         except KubetriageError as exc:
-            click.echo(f"kubetriage: error: {exc}", err=True)
+            _echo(f"kubetriage: error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
         except Exception:
             traceback.print_exc()
-            click.echo("kubetriage: internal error (a bug: please report it with the traceback above)",
+            _echo("kubetriage: internal error (a bug: please report it with the traceback above)",
                        err=True)
             sys.exit(EXIT_ERROR)
+
+
+def _echo(text: str, err: bool = False, nl: bool = True) -> None:
+    """Print text that may come from the cluster or a rule pack: control characters made visible."""
+    click.echo("\n".join(terminal(line) for line in text.split("\n")), err=err, nl=nl)
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -229,12 +240,14 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s",
                             stream=sys.stderr)
         logging.getLogger("urllib3").setLevel(logging.WARNING)
+    if not live["in_cluster"]:
+        _check_kubeconfig(live["kubeconfig"])
     api, cluster = api_client(live["kubeconfig"], live["context"], live["in_cluster"])
     settings = ApiSettings(namespace=None if live["all_namespaces"] else live["namespace"],
                            chunk_size=live["chunk_size"], timeout=live["request_timeout"])
     live_bundle = LiveBundle(api, cluster, settings)
     bundle: Bundle = _ssh_bundle(live_bundle, live) if ssh else live_bundle
-    status = Console(stderr=True).status(f"Collecting from {cluster}…") if sys.stderr.isatty() else None
+    status = Console(stderr=True).status(Text(terminal(f"Collecting from {cluster}…"))) if sys.stderr.isatty() else None
     try:
         if status:
             status.start()
@@ -244,6 +257,31 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
             status.stop()
         live_bundle.close()
         api.close()
+
+
+def _check_kubeconfig(explicit: str | None) -> None:
+    """Say which kubeconfig is missing, and how to triage without a cluster, before the client
+    reports both cases as 'Invalid kube-config file'."""
+    hint = "to triage without a cluster, use --snapshot DIR"
+    if explicit:
+        if not Path(explicit).expanduser().is_file():
+            raise KubetriageError(f"--kubeconfig {explicit}: no such file ({hint})")
+        return
+    env = os.environ.get("KUBECONFIG", "")
+    candidates = [p for p in env.split(os.pathsep) if p] or [str(Path("~/.kube/config").expanduser())]
+    if not any(Path(p).expanduser().is_file() for p in candidates):
+        where = f"KUBECONFIG={env}" if env else candidates[0]
+        raise KubetriageError(f"no kubeconfig found ({where} does not exist); pass --kubeconfig FILE or "
+                              f"--in-cluster, or {hint}")
+
+
+def kubectl_plugin() -> None:
+    """``kubectl triage [OPTIONS]``: the triage command, as the README promises; ``kubectl triage
+    SUBCOMMAND ...`` (or --help, --version) reaches the others."""
+    args = sys.argv[1:]
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
+        args = ["triage", *args]
+    main(args=args, prog_name="kubectl triage")
 
 
 @main.command("triage")
@@ -278,11 +316,16 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
       kubetriage triage --snapshot ./snap --rules ./team-rules --disable NET-LB-001
       kubetriage triage --snapshot ./snap --runbook incident.md -o junit > triage.xml
     """
+    if runbook_file and not runbook_file.parent.is_dir():
+        raise click.BadParameter(f"directory {runbook_file.parent} does not exist", param_hint="--runbook")
     setup = _setup(config_path, rule_dirs, disable)
     report = _triage(setup, snapshot, now, engine, live)
     render_report(report, output, Console(width=None if sys.stdout.isatty() else 120))
     if runbook_file:
-        runbook_file.write_text(incident_markdown(build_incident(report, setup.knowledge)), encoding="utf-8")
+        try:
+            runbook_file.write_text(incident_markdown(build_incident(report, setup.knowledge)), encoding="utf-8")
+        except OSError as exc:
+            raise KubetriageError(f"cannot write the runbook to {runbook_file}: {exc.strerror}") from None
     threshold = -1 if fail_on == "never" else SEVERITIES.index(fail_on)
     failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
@@ -309,8 +352,8 @@ def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -
     with _open_bundle(None, live) as bundle:
         write_snapshot(bundle, out)
     for error in bundle.errors:
-        click.echo(f"kubetriage: could not collect {error.target}: {error.message}", err=True)
-    click.echo(f"snapshot written to {out}", err=True)
+        _echo(f"kubetriage: could not collect {error.target}: {error.message}", err=True)
+    _echo(f"snapshot written to {out}", err=True)
 
 
 @main.group("runbook", invoke_without_command=True)
@@ -340,11 +383,11 @@ def runbook_group(ctx: click.Context, /, snapshot: Path | None, output: str, rul
     setup = _setup(config_path, rule_dirs, disable)
     incident = build_incident(_triage(setup, snapshot, now, "durable", live), setup.knowledge)
     if output == "html":
-        click.echo(incident_html(incident), nl=False)
+        _echo(incident_html(incident), nl=False)
     elif output == "json":
-        click.echo(json.dumps(incident.as_dict(), indent=2))
+        _echo(json.dumps(incident.as_dict(), indent=2))
     else:
-        click.echo(incident_markdown(incident), nl=False)
+        _echo(incident_markdown(incident), nl=False)
 
 
 @runbook_group.command("show")
@@ -356,14 +399,13 @@ def runbook_show(runbook_id: str, rule_dirs: tuple[Path, ...]) -> None:
     book = knowledge.runbooks.get(runbook_id)
     if book is None:
         raise KubetriageError(f"no runbook {runbook_id!r} (known: {', '.join(sorted(knowledge.runbooks))})")
-    rules = {r.id: r for r in knowledge.rules}
-    click.echo(f"# {book.path}")
-    click.echo(f"# serves: {', '.join(book.rules)}")
-    for rule_id in book.rules:
-        if rule_id in rules:
-            inputs = ", ".join(f"{a} ({rules[rule_id].kind_of(a)})" for a in sorted(rules[rule_id].always_bound))
-            click.echo(f"# inputs from {rule_id}: {inputs}; plus finding, key, params, cluster")
-    click.echo(Path(book.path).read_text(encoding="utf-8"), nl=False)
+    serves = [r for r in knowledge.rules if r.runbook == book.id]
+    _echo(f"# {book.path}")
+    _echo(f"# serves: {', '.join(r.id for r in serves) or 'no rule'}")
+    for rule in serves:
+        inputs = ", ".join(f"{a} ({rule.kind_of(a)})" for a in sorted(rule.always_bound))
+        _echo(f"# inputs from {rule.id}: {inputs}; plus finding, key, params, cluster")
+    _echo(Path(book.path).read_text(encoding="utf-8"), nl=False)
 
 
 @main.group("rules")
@@ -378,7 +420,7 @@ def rules_list(rule_dirs: tuple[Path, ...], config_path: Path | None) -> None:
     """One line per rule: id, severity, title, origin."""
     for rule in sorted(_setup(config_path, rule_dirs).knowledge.rules, key=lambda r: r.id):
         origin = rule.origin + (" (overrides built-in)" if rule.overrides else "")
-        click.echo(f"{rule.id:<13} {rule.severity:<9} {rule.title}  [{origin}]")
+        _echo(f"{rule.id:<13} {rule.severity:<9} {rule.title}  [{origin}]")
 
 
 @rules_group.command("show")
@@ -388,8 +430,8 @@ def rules_show(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
     """Print a rule's file and where it lives."""
     for rule in Knowledge.load(rule_dirs).rules:
         if rule.id == rule_id:
-            click.echo(f"# {rule.path} ({rule.origin})")
-            click.echo(Path(rule.path).read_text(encoding="utf-8"), nl=False)
+            _echo(f"# {rule.path} ({rule.origin})")
+            _echo(Path(rule.path).read_text(encoding="utf-8"), nl=False)
             return
     raise KubetriageError(f"no rule with id {rule_id!r} (see `kubetriage rules list`)")
 
@@ -403,11 +445,11 @@ def rules_lint(paths: tuple[Path, ...], config_path: Path | None) -> None:
         knowledge = _setup(config_path, paths).knowledge
     except RuleValidationError as exc:
         for problem in exc.problems:
-            click.echo(str(problem))
-        click.echo(f"{len(exc.problems)} problem(s)", err=True)
+            _echo(str(problem))
+        _echo(f"{len(exc.problems)} problem(s)", err=True)
         sys.exit(EXIT_FINDINGS)
     rules = [r for r in knowledge.rules if r.origin == "user" or not paths]
-    click.echo(f"{len(rules)} rule(s) OK")
+    _echo(f"{len(rules)} rule(s) OK")
 
 
 @rules_group.command("test")
@@ -420,18 +462,23 @@ def rules_test(paths: tuple[Path, ...], rule_ids: tuple[str, ...], config_path: 
     With PATHs, tests the rules in those directories; otherwise the built-in rules.
     """
     knowledge = _setup(config_path, paths).knowledge
-    if paths:
-        user = {r.id for r in knowledge.rules
-                if any(Path(r.path).resolve().is_relative_to(p.resolve()) for p in paths)}
-        rule_ids = tuple(i for i in (rule_ids or user) if i in user)
+    testable = {r.id for r in knowledge.rules
+                if not paths or any(Path(r.path).resolve().is_relative_to(p.resolve()) for p in paths)}
+    if not testable:
+        raise KubetriageError(f"no rule files in {', '.join(map(str, paths))} (a rule is <ID>.yaml, "
+                              "its cases <ID>.test.yaml beside it)")
+    unknown = sorted(set(rule_ids) - testable)
+    if unknown:
+        raise KubetriageError(f"--rule names no rule under test: {', '.join(unknown)}")
+    rule_ids = rule_ids or tuple(testable)
     passed = failed = 0
-    for result in run_rule_tests(knowledge, rule_ids or None):
+    for result in run_rule_tests(knowledge, rule_ids):
         mark = click.style("PASS", fg="green") if result.passed else click.style("FAIL", fg="red")
-        click.echo(f"{mark} {result.label}  ({result.path}:{result.line})")
+        click.echo(f"{mark} {terminal(result.label)}  ({terminal(result.path)}:{result.line})")
         for failure in result.failures:
-            click.echo(f"     {failure}")
+            _echo(f"     {failure}")
         passed, failed = passed + result.passed, failed + (not result.passed)
-    click.echo(f"{passed} passed, {failed} failed")
+    _echo(f"{passed} passed, {failed} failed")
     sys.exit(EXIT_FINDINGS if failed or not passed else EXIT_OK)
 
 
@@ -456,12 +503,12 @@ def rules_explain(rule_id: str, snapshot: Path | None, now: str | None, rule_dir
     if rule is None:
         raise KubetriageError(f"no rule with id {rule_id!r} (see `kubetriage rules list`)")
     facts = _fact_base(snapshot, now, live, setup.knowledge.signatures, setup.config.window)
-    click.echo(f"{rule.id} — {rule.title}")
+    _echo(f"{rule.id} — {rule.title}")
     _, skipped = evaluable([rule], facts)
     if skipped:
-        click.echo(f"not evaluated: needs {', '.join(skipped[0]['missing'])} (not collected)")
+        _echo(f"not evaluated: needs {', '.join(skipped[0]['missing'])} (not collected)")
     for trace in explain(rule, facts.facts, setup.params.get(rule.id)):
-        click.echo("\n".join(trace.lines()))
+        _echo("\n".join(trace.lines()))
 
 
 @rules_group.command("new")
@@ -475,7 +522,7 @@ def rules_new(target: str, rule_id: str) -> None:
       kubetriage rules new my-team/ingress-wrong-port && kubetriage rules test my-team
     """
     for path in scaffold(Path(target), rule_id):
-        click.echo(f"created {path}")
+        _echo(f"created {path}")
 
 
 @main.command("facts")
@@ -490,23 +537,23 @@ def facts_cmd(snapshot: Path | None, kinds: tuple[str, ...], output: str, now: s
     """The fact base rules see (or, with -o catalog, what each fact kind means)."""
     if output == "catalog":
         for kind in (CATALOG[k] for k in (kinds or sorted(CATALOG))):
-            click.echo(f"{kind.name}: {kind.description}  [needs {', '.join(kind.sources)}]")
+            _echo(f"{kind.name}: {kind.description}  [needs {', '.join(kind.sources)}]")
             for name, spec in kind.fields.items():
-                click.echo(f"  {name} ({spec.type.__name__}): {spec.description}")
+                _echo(f"  {name} ({spec.type.__name__}): {spec.description}")
         return
     base = _fact_base(snapshot, now, live, SignatureCatalog.load())
     selected = [f for f in base.facts if not kinds or f["kind"] in kinds]
     if output == "json":
-        click.echo(json.dumps(selected, indent=2))
+        _echo(json.dumps(selected, indent=2))
     else:
-        click.echo(yaml.safe_dump(selected, sort_keys=False, allow_unicode=True), nl=False)
+        _echo(yaml.safe_dump(selected, sort_keys=False, allow_unicode=True), nl=False)
 
 
 @main.command("schema")
 @click.argument("name", type=click.Choice(SCHEMAS))
 def schema_cmd(name: str) -> None:
     """Print the JSON Schema of rule, runbook or config files (for editor completion)."""
-    click.echo(json.dumps(schema(name), indent=2))
+    _echo(json.dumps(schema(name), indent=2))
 
 
 @main.group("config")
@@ -520,7 +567,7 @@ def config_show(config_path: Path | None) -> None:
     """Print the effective configuration and where each value came from."""
     config = load_config(config_path)
     if config.path is None:
-        click.echo(f"# no config file (looked for {', '.join(map(str, search_path()))}); defaults apply")
+        _echo(f"# no config file (looked for {', '.join(map(str, search_path()))}); defaults apply")
     values = {
         "rules": [str(p) for p in config.rule_dirs], "runbooks": [str(p) for p in config.runbook_dirs],
         "disable": config.disable, "severity": config.severity, "params": config.params,
@@ -529,8 +576,8 @@ def config_show(config_path: Path | None) -> None:
     }
     for key, value in values.items():
         source = config.origins.get(key, "default")
-        click.echo(f"# {key}: from {source}")
-        click.echo(yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False), nl=False)
+        _echo(f"# {key}: from {source}")
+        _echo(yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False), nl=False)
 
 
 @rules_group.command("docs")
@@ -543,4 +590,4 @@ def config_show(config_path: Path | None) -> None:
 def rules_docs(out: Path, readme: Path | None, rule_dirs: tuple[Path, ...], config_path: Path | None) -> None:
     """Generate one documentation page per rule, and the catalog."""
     for path in write_docs(_setup(config_path, rule_dirs).knowledge, out, readme):
-        click.echo(f"wrote {path}")
+        _echo(f"wrote {path}")

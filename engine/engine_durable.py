@@ -24,6 +24,9 @@ _LOCK = threading.Lock()
 _RULESET = "kubetriage"
 _SID = "triage"
 _SALT_FIELD = "_salt"
+#: The C core's exception type (it says only "error code: NNN"), and its code for "no such session".
+_ENGINE_ERROR = durable_engine.durable_rules_engine.error
+_NO_SESSION = "error code: 309"
 
 
 def _collector(variant: Variant, sink: list[Firing]) -> Callable[[Any], None]:
@@ -45,8 +48,8 @@ def run_durable(variants: Sequence[Variant], facts: Sequence[dict[str, Any]]) ->
         host = durable_engine.Host()
         try:
             host.register_rulesets({_RULESET: ruleset})
-        except Exception as exc:  # the C core only says "error code: NNN"
-            raise RuleEngineError(f"durable_rules rejected the compiled ruleset: {exc}") from None
+        except _ENGINE_ERROR as exc:  # the C core only says "error code: NNN"
+            raise RuleEngineError(f"durable_rules rejected the compiled ruleset: {exc}") from exc
         for fact in facts:
             _assert(host, fact)
         state = _state(host)
@@ -56,10 +59,13 @@ def run_durable(variants: Sequence[Variant], facts: Sequence[dict[str, Any]]) ->
 
 
 def _state(host: Any) -> dict[str, Any]:
+    """The session state, where durable_rules leaves the exceptions it swallowed in actions."""
     try:
         return dict(host.get_state(_RULESET, _SID))
-    except Exception:  # no fact reached the session: there is no state to inspect
-        return {}
+    except _ENGINE_ERROR as exc:
+        if _NO_SESSION in str(exc):  # no fact reached the session: there is no state to inspect
+            return {}
+        raise RuleEngineError(f"durable_rules state unreadable: {exc}") from exc
 
 
 def _assert(host: Any, fact: dict[str, Any]) -> None:

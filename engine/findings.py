@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubetriage.errors import RuleValidationError
 from kubetriage.evaluation import Firing
 from kubetriage.rulefile import SEVERITIES, Rule
-from kubetriage.templates import names_used, render
+from kubetriage.templates import TemplateFailure, names_used, render
 
 MAX_EVIDENCE = 25
 _CONFIDENCE = ("high", "medium", "low")
@@ -110,30 +111,38 @@ def _finding(rule: Rule, key: list[Any], members: list[Firing], params: dict[str
     first = members[0].bindings
     base = {"params": params, "rule": {"id": rule.id, "title": rule.title}, "key": key,
             "firings": [m.bindings for m in members]}
-    subjects = list(dict.fromkeys(s for line in _collect(rule.subjects, members, base) for s in line.split()))
-    evidence = _collect(rule.evidence, members, base)
+    subjects = list(dict.fromkeys(s for line in _collect(rule, "subjects", members, base) for s in line.split()))
+    evidence = _collect(rule, "evidence", members, base)
     if len(evidence) > MAX_EVIDENCE:
         evidence = [*evidence[:MAX_EVIDENCE], f"… and {len(evidence) - MAX_EVIDENCE} more lines"]
     digest = hashlib.sha256(repr((rule.id, key)).encode()).hexdigest()[:10]
     return Finding(
         id=f"{rule.id}-{digest}", rule_id=rule.id, severity=rule.severity,
         confidence=rule.confidence, title=rule.title,
-        summary=" ".join(render(rule.summary, {**base, **first}).split()),
+        summary=_render(rule, ("conclusion", "summary"), rule.summary, {**base, **first}),
         subjects=subjects, evidence=evidence, runbook=rule.runbook, matches=len(members),
         key=key, context={**base, **first},
     )
 
 
-def _collect(templates: list[str], members: list[Firing], base: dict[str, Any]) -> list[str]:
+def _collect(rule: Rule, part: str, members: list[Firing], base: dict[str, Any]) -> list[str]:
     """Render each template for each firing that binds every alias it uses; keep unique lines."""
     seen: dict[str, None] = {}
     for member in members:
-        for source in templates:
+        for i, source in enumerate(getattr(rule, part)):
             if names_used(source) - set(base) <= member.bindings.keys():
-                line = " ".join(render(source, {**base, **member.bindings}).split())
+                line = _render(rule, ("conclusion", part, i), source, {**base, **member.bindings})
                 if line:
                     seen.setdefault(line)
     return list(seen)
+
+
+def _render(rule: Rule, keys: tuple[Any, ...], source: str, context: dict[str, Any]) -> str:
+    """One line of a finding; a template that fails is an authoring error located in the rule."""
+    try:
+        return " ".join(render(source, context).split())
+    except TemplateFailure as exc:
+        raise RuleValidationError([rule.problem("E113", f"template failed while rendering: {exc}", keys)]) from None
 
 
 def link(findings: list[Finding], rules: Sequence[Rule]) -> list[Finding]:

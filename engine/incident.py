@@ -18,10 +18,13 @@ import jinja2
 from markupsafe import Markup, escape
 
 from kubetriage.catalog import CATALOG
+from kubetriage.escape import markdown as md
+from kubetriage.escape import markdown_code as md_code
 from kubetriage.findings import Finding, tree
 from kubetriage.knowledge import Knowledge
 from kubetriage.reports import RESOLVED_HEADING, md_escape, resolved_line, resolved_md
 from kubetriage.runbook import RenderedRunbook
+from kubetriage.templates import TemplateFailure
 from kubetriage.triage import TriageReport
 
 _TIME_FIELDS = ("first_seen", "last_seen")
@@ -35,6 +38,7 @@ class Cause:
     symptoms: list[Finding]
     runbook: RenderedRunbook | None
     runbook_error: str = ""
+    runbook_markdown: str = ""  # rendered with its values escaped for Markdown
 
 
 @dataclass
@@ -82,8 +86,10 @@ def build_incident(report: TriageReport, knowledge: Knowledge) -> Incident:
             cause.runbook_error = f"runbook {finding.runbook!r} is not installed"
         else:
             try:
-                cause.runbook = book.render(runbook_context(finding, report))
-            except jinja2.TemplateError as exc:  # a user runbook may still be wrong at 3 a.m.
+                context = runbook_context(finding, report)
+                cause.runbook = book.render(context)
+                cause.runbook_markdown = book.render(context, for_markdown=True).markdown(level=3)
+            except TemplateFailure as exc:  # a user runbook may still be wrong at 3 a.m.
                 cause.runbook_error = f"runbook {book.id} failed to render: {exc}"
         causes.append(cause)
     radius = Counter(subject.split("/", 1)[0] for subject in {s for f in report.findings for s in f.subjects})
@@ -106,28 +112,26 @@ def _since(findings: list[Finding]) -> str:
 
 # -- Markdown ---------------------------------------------------------------------------
 def incident_markdown(incident: Incident) -> str:
+    """Markdown in which nothing from the cluster or a rule pack is more than text (see ``escape``)."""
     data = incident.report.as_dict()
     radius = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in incident.blast_radius.items())
-    out = [f"# Incident: {incident.headline}", "",
-           f"- Cluster: {data['cluster'] or 'unknown'}, collected {data['collected_at'] or 'unknown'}",
-           f"- Since: {incident.since or 'unknown'}",
-           f"- Blast radius: {radius or 'none'}",
+    out = [f"# Incident: {md(incident.headline)}", "",
+           f"- Cluster: {md(data['cluster'] or 'unknown')}, collected {md(data['collected_at'] or 'unknown')}",
+           f"- Since: {md(incident.since or 'unknown')}",
+           f"- Blast radius: {md(radius or 'none')}",
            f"- Rules evaluated: {data['rules_evaluated']}", ""]
     for n, cause in enumerate(incident.causes, 1):
         f = cause.finding
-        out += [f"## {n}. Root cause: {f.title}", "", f"**{f.severity}** · `{f.rule_id}` · confidence "
-                f"{f.confidence} · finding `{f.id}`", "", f.summary, "",
-                "Affected: " + ", ".join(f"`{s}`" for s in f.subjects), "", "Evidence:", ""]
-        out += [f"- {md_escape(line)}" for line in f.evidence]
+        out += [f"## {n}. Root cause: {md(f.title)}", "", f"**{md(f.severity)}** · {md_code(f.rule_id)} · confidence "
+                f"{md(f.confidence)} · finding {md_code(f.id)}", "", md(f.summary), "",
+                "Affected: " + ", ".join(md_code(s) for s in f.subjects), "", "Evidence:", ""]
+        out += [f"- {md(line)}" for line in f.evidence]
         out.append("")
         for s in cause.symptoms:
-            out += [f"### Symptom: {s.title} (`{s.rule_id}`, {s.severity})", "", s.summary, ""]
-            out += [f"- {md_escape(line)}" for line in s.evidence]
+            out += [f"### Symptom: {md(s.title)} ({md_code(s.rule_id)}, {md(s.severity)})", "", md(s.summary), ""]
+            out += [f"- {md(line)}" for line in s.evidence]
             out.append("")
-        if cause.runbook:
-            out += [cause.runbook.markdown(level=3), ""]
-        else:
-            out += [f"> {cause.runbook_error}", ""]
+        out += [cause.runbook_markdown if cause.runbook else f"> {md(cause.runbook_error)}", ""]
     out += resolved_md(data["resolved_earlier"])
     out += _coverage_md(data["coverage"])
     return "\n".join(out).rstrip() + "\n"
@@ -135,9 +139,10 @@ def incident_markdown(incident: Incident) -> str:
 
 def _coverage_md(coverage: dict[str, Any]) -> list[str]:
     out = ["## What could not be checked", ""]
-    out += [f"- `{e['target']}` ({e['source']}): {e['message']}" for e in coverage["errors"]]
-    out += [f"- {n['rule_id']} not evaluated: needs {', '.join(n['missing'])}" for n in coverage["not_evaluated"]]
-    out += [f"- Not collected: {', '.join(coverage['missing'])}" if coverage["missing"] else "- Everything was "
+    out += [f"- {md_code(e['target'])} ({md(e['source'])}): {md(e['message'])}" for e in coverage["errors"]]
+    out += [f"- {md(n['rule_id'])} not evaluated: needs {md(', '.join(n['missing']))}"
+            for n in coverage["not_evaluated"]]
+    out += [f"- Not collected: {md(', '.join(coverage['missing']))}" if coverage["missing"] else "- Everything was "
             "collected."]
     return [*out, ""]
 

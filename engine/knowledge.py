@@ -25,14 +25,21 @@ class Knowledge:
              runbook_dirs: Sequence[Path] = (), severity: dict[str, str] | None = None) -> Knowledge:
         """Load and validate everything; user directories may add runbooks and signatures.
         ``severity`` overrides a rule's severity by id (from the config file)."""
-        runbooks = load_runbooks([d / "runbooks" for d in rule_dirs if (d / "runbooks").is_dir()]
-                                 + list(runbook_dirs))
+        try:
+            runbooks = load_runbooks([d / "runbooks" for d in rule_dirs if (d / "runbooks").is_dir()]
+                                     + list(runbook_dirs))
+        except RuleValidationError as broken:  # report the rules' problems with the runbooks'
+            try:
+                load_rules(rule_dirs)
+            except RuleValidationError as more:
+                raise RuleValidationError(broken.problems + more.problems) from None
+            raise
         rules = load_rules(rule_dirs, runbook_ids=runbooks)
         rules = [dataclasses.replace(r, severity=(severity or {}).get(r.id, r.severity)) for r in rules]
-        by_id = {r.id: r for r in rules}
         problems = check_engine_limits(compile_rules(rules))
-        for book in runbooks.values():
-            problems += check_runbook_inputs(book, by_id)
+        for rule in rules:
+            if rule.runbook in runbooks:  # a missing one is reported by load_rules
+                problems += check_runbook_inputs(runbooks[rule.runbook], rule)
         if problems:
             raise RuleValidationError(problems)
         return cls(rules, SignatureCatalog.load(rule_dirs), runbooks).without(disabled)

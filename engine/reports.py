@@ -1,4 +1,9 @@
-"""Render a TriageReport: table (rich), JSON (the DESIGN §5 contract), YAML, Markdown."""
+"""Render a TriageReport: table (rich), JSON (the DESIGN §5 contract), YAML, Markdown, JUnit.
+
+Every value is escaped for its medium (``kubetriage.escape``): the table never lets Rich
+read markup in it nor the terminal an escape sequence; Markdown is inert text and code
+spans; JUnit is well-formed XML whatever the cluster sent.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from kubetriage.escape import markdown as md
+from kubetriage.escape import markdown_code as md_code
+from kubetriage.escape import terminal, xml
 from kubetriage.findings import Finding, tree
 from kubetriage.triage import TriageReport
 
@@ -31,11 +39,16 @@ def render_report(report: TriageReport, fmt: str, console: Console) -> None:
         _table(report, console)
 
 
+def _text(text: str, style: str = "") -> Text:
+    """Untrusted text for the terminal: never read as markup, control characters made visible."""
+    return Text(terminal(text), style=style)
+
+
 def _table(report: TriageReport, console: Console) -> None:
     data = report.as_dict()
     console.print(Text.assemble(
-        ("kubetriage", "bold"), f" · cluster {data['cluster'] or '(unnamed)'}",
-        f" · collected {data['collected_at'] or 'now'} · {data['rules_evaluated']} rules evaluated"))
+        ("kubetriage", "bold"), _text(f" · cluster {data['cluster'] or '(unnamed)'}"),
+        _text(f" · collected {data['collected_at'] or 'now'} · {data['rules_evaluated']} rules evaluated")))
     if not report.findings:
         console.print(Text("No findings.", style="bold green"))
     else:
@@ -46,7 +59,7 @@ def _table(report: TriageReport, console: Console) -> None:
         for number, finding, depth in ordered:
             title = ("  " * (depth - 1) + "  └ " if depth else "") + finding.title + (" (symptom)" if depth else "")
             table.add_row(str(number), Text(finding.severity, style=_COLOURS[finding.severity]),
-                          finding.rule_id, title, str(len(finding.subjects)))
+                          _text(finding.rule_id), _text(title), str(len(finding.subjects)))
         console.print(table)
         for number, finding, depth in ordered:
             _details(console, number, finding, depth)
@@ -61,14 +74,14 @@ def _table(report: TriageReport, console: Console) -> None:
 def _details(console: Console, number: int, f: Finding, depth: int) -> None:
     kind = "Symptom" if depth else "Root cause"
     console.print()
-    console.print(Text.assemble((f"{number}. {kind}: {f.title}", "bold"),
-                                (f"  [{f.severity} · {f.rule_id} · {f.id}]", _COLOURS[f.severity])))
-    console.print(Text("   " + f.summary))
-    console.print(Text("   Subjects: " + ", ".join(f.subjects), style="cyan"))
+    console.print(Text.assemble(_text(f"{number}. {kind}: {f.title}", "bold"),
+                                _text(f"  [{f.severity} · {f.rule_id} · {f.id}]", _COLOURS[f.severity])))
+    console.print(_text("   " + f.summary))
+    console.print(_text("   Subjects: " + ", ".join(f.subjects), style="cyan"))
     console.print(Text("   Evidence:"))
     for line in f.evidence:
-        console.print(Text("     • " + line, style="dim"))
-    console.print(Text(f"   Runbook: {f.runbook}", style="italic"))
+        console.print(_text("     • " + line, style="dim"))
+    console.print(_text(f"   Runbook: {f.runbook}", style="italic"))
 
 
 RESOLVED_HEADING = "Resolved earlier (no longer current: shown, not used as evidence)"
@@ -87,26 +100,27 @@ def _coverage(coverage: dict[str, Any], console: Console) -> None:
     if coverage["errors"]:
         console.print(Text("Could not collect:", style="bold yellow"))
         for e in coverage["errors"]:
-            console.print(f"  {e['source']} {e['target']}: {e['message']}")
+            console.print(_text(f"  {e['source']} {e['target']}: {e['message']}"))
     if coverage["not_evaluated"]:
         console.print(Text("Rules not evaluated (data missing):", style="bold yellow"))
         for item in coverage["not_evaluated"]:
-            console.print(f"  {item['rule_id']}: needs {', '.join(item['missing'])}")
+            console.print(_text(f"  {item['rule_id']}: needs {', '.join(item['missing'])}"))
 
 
 def markdown(report: TriageReport) -> str:
     data = report.as_dict()
-    out = [f"# kubetriage report: {data['cluster'] or 'cluster'}", "",
-           f"Collected at {data['collected_at'] or 'unknown'}; {data['rules_evaluated']} rules "
-           f"evaluated; {len(report.findings)} findings.", ""]
+    out = [f"# kubetriage report: {md(data['cluster'] or 'cluster')}", "",
+           md(f"Collected at {data['collected_at'] or 'unknown'}; {data['rules_evaluated']} rules "
+              f"evaluated; {len(report.findings)} findings."), ""]
     for f, depth in tree(report.findings):
         out += _md_finding(f, "#" * min(depth + 2, 6), symptom=depth > 0)
     out += resolved_md(data["resolved_earlier"])
     cov = data["coverage"]
     out += ["## Coverage", ""]
-    out += [f"- could not collect `{e['target']}` ({e['source']}): {e['message']}" for e in cov["errors"]]
-    out += [f"- {n['rule_id']} not evaluated: needs {', '.join(n['missing'])}" for n in cov["not_evaluated"]]
-    out += [f"- not collected: {', '.join(cov['missing']) or 'nothing'}", ""]
+    out += [f"- could not collect {md_code(e['target'])} ({md(e['source'])}): {md(e['message'])}"
+            for e in cov["errors"]]
+    out += [f"- {md(n['rule_id'])} not evaluated: needs {md(', '.join(n['missing']))}" for n in cov["not_evaluated"]]
+    out += [f"- not collected: {md(', '.join(cov['missing']) or 'nothing')}", ""]
     return "\n".join(out)
 
 
@@ -122,31 +136,32 @@ def md_escape(text: str) -> str:
 
 def _md_finding(f: Finding, level: str, symptom: bool = False) -> list[str]:
     label = "Symptom" if symptom else "Root cause"
-    lines = [f"{level} {label}: {f.title} ({f.rule_id}, {f.severity})", "", f.summary, "",
-             "Subjects: " + ", ".join(f"`{s}`" for s in f.subjects), "", "Evidence:", ""]
-    lines += [f"- {e}" for e in f.evidence]
-    return [*lines, "", f"Runbook: `{f.runbook}`", ""]
+    lines = [f"{level} {label}: {md(f.title)} ({md(f.rule_id)}, {f.severity})", "", md(f.summary), "",
+             "Subjects: " + ", ".join(md_code(s) for s in f.subjects), "", "Evidence:", ""]
+    lines += [f"- {md(e)}" for e in f.evidence]
+    return [*lines, "", f"Runbook: {md_code(f.runbook)}", ""]
 
 
 def junit(report: TriageReport) -> str:
     """One testcase per rule: failed when it found something, skipped when it could not run."""
-    suite = ET.Element("testsuite", name="kubetriage", timestamp=report.facts.collected_at or report.facts.now)
+    suite = ET.Element("testsuite", name="kubetriage", timestamp=xml(report.facts.collected_at or report.facts.now))
     by_rule: dict[str, list[Finding]] = {}
     for f in report.findings:
         by_rule.setdefault(f.rule_id, []).append(f)
     failures = 0
     for rule_id in sorted(report.rules_evaluated):
-        case = ET.SubElement(suite, "testcase", classname=f"kubetriage.{rule_id.split('-')[1].lower()}",
-                             name=rule_id)
+        case = ET.SubElement(suite, "testcase", classname=xml(f"kubetriage.{rule_id.split('-')[1].lower()}"),
+                             name=xml(rule_id))
         found = by_rule.get(rule_id, [])
         if found:
             failures += 1
             failure = ET.SubElement(case, "failure", type=found[0].severity,
-                                    message=f"{found[0].title}: {len(found)} finding(s)")
-            failure.text = "\n\n".join(f"{f.summary}\n" + "\n".join(f"  - {e}" for e in f.evidence) for f in found)
+                                    message=xml(f"{found[0].title}: {len(found)} finding(s)"))
+            failure.text = xml("\n\n".join(f"{f.summary}\n" + "\n".join(f"  - {e}" for e in f.evidence)
+                                           for f in found))
     for skipped in report.not_evaluated:
-        case = ET.SubElement(suite, "testcase", classname="kubetriage.not-evaluated", name=skipped["rule_id"])
-        ET.SubElement(case, "skipped", message=f"needs {', '.join(skipped['missing'])}")
+        case = ET.SubElement(suite, "testcase", classname="kubetriage.not-evaluated", name=xml(skipped["rule_id"]))
+        ET.SubElement(case, "skipped", message=xml(f"needs {', '.join(skipped['missing'])}"))
     suite.set("tests", str(len(report.rules_evaluated) + len(report.not_evaluated)))
     suite.set("failures", str(failures))
     suite.set("skipped", str(len(report.not_evaluated)))

@@ -21,7 +21,7 @@ import jinja2
 from kubetriage.catalog import CATALOG
 from kubetriage.errors import Problem, RuleValidationError
 from kubetriage.schema import check as check_schema
-from kubetriage.templates import attributes_used, names_used
+from kubetriage.templates import attributes_used, constant_failures, names_used
 from kubetriage.yamlsource import LocatedDoc, load_located
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -99,6 +99,16 @@ class Rule:
 
     def group_by_for(self, alternative: str) -> tuple[str, ...]:
         return next(a.group_by for a in self.alternatives if a.name == alternative)
+
+    def problem(self, code: str, message: str, keys: Sequence[Any] = ()) -> Problem:
+        """A problem located at ``keys`` in this rule's file."""
+        return Problem(self.path, *_loc(self, keys), code, message)
+
+    def templates(self) -> list[tuple[tuple[Any, ...], str]]:
+        """(location keys, source) of the summary, evidence and subject templates."""
+        c = "conclusion"
+        return [((c, "summary"), self.summary), *(((c, "evidence", i), t) for i, t in enumerate(self.evidence)),
+                *(((c, "subjects", i), t) for i, t in enumerate(self.subjects))]
 
     def kind_of(self, alias: str) -> str:
         for alt in self.alternatives:
@@ -360,11 +370,8 @@ class _RuleBuilder:
     def _check_conclusion(self, rule: Rule) -> None:
         kinds = {p.alias: p.fact for alt in rule.alternatives for p in alt.patterns}
         optional = {p.alias for alt in rule.alternatives for p in alt.patterns} - rule.always_bound
-        templates: list[tuple[tuple[Any, ...], str, bool]] = [
-            (("conclusion", "summary"), rule.summary, False)]
-        templates += [(("conclusion", "evidence", i), t, True) for i, t in enumerate(rule.evidence)]
-        templates += [(("conclusion", "subjects", i), t, True) for i, t in enumerate(rule.subjects)]
-        for keys, source, may_use_optional in templates:
+        for keys, source in rule.templates():
+            may_use_optional = keys[1] != "summary"
             self._check_template(source, keys, kinds, optional, may_use_optional, rule.params)
 
     def _check_template(self, source: str, keys: tuple[Any, ...], kinds: dict[str, str],
@@ -372,10 +379,13 @@ class _RuleBuilder:
         try:
             used = names_used(source)
             attrs = attributes_used(source)
+            failures = constant_failures(source)
         except jinja2.TemplateSyntaxError as exc:
             self.error("E105", f"template does not parse: {exc.message} (template line {exc.lineno})",
                        keys)
             return
+        for failure in failures:
+            self.error("E105", f"template fails whatever the facts: {failure}", keys)
         unknown = used - set(kinds) - TEMPLATE_GLOBALS
         if unknown:
             self.error("E105", f"template uses unbound names {sorted(unknown)} "

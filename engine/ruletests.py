@@ -21,11 +21,9 @@ from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
 from kubetriage.normalize.common import parse_time
 from kubetriage.rulefile import Rule
+from kubetriage.schema import check as check_schema
 from kubetriage.triage import evaluable, run_rules
 from kubetriage.yamlsource import load_located
-
-_CASE_KEYS = {"name", "expect", "facts", "snapshot", "now", "findings"}
-_EXPECT_KEYS = {"summary_contains", "subjects", "evidence_contains", "matches"}
 
 
 @dataclass
@@ -72,18 +70,18 @@ def run_rule_tests(knowledge: Knowledge, rule_ids: Sequence[str] | None = None) 
 def _run_file(rule: Rule, path: Path, knowledge: Knowledge) -> Iterator[CaseResult]:
     problems: list[Problem] = []
     doc = load_located(path, problems)
-    if doc is None or not isinstance(doc.value, dict) or doc.value.get("rule") != rule.id:
-        why = "; ".join(map(str, problems)) or f"expected a mapping with rule: {rule.id} and cases"
-        yield CaseResult(rule.id, "(test file)", str(path), 1, False, [why])
+    if doc is not None:
+        problems += check_schema(doc, "ruletest", "E100")
+    if doc is not None and not problems and doc.value["rule"] != rule.id:
+        problems.append(doc.problem("E100", f"rule: {doc.value['rule']} names another rule than {rule.id}", ("rule",)))
+    if doc is not None and not problems and {c["expect"] for c in doc.value["cases"]} != {"fire", "ok"}:
+        problems.append(doc.problem("E100", "a test file needs at least one 'fire' and one 'ok' case", ("cases",)))
+    if doc is None or problems:
+        yield CaseResult(rule.id, "(test file)", str(path), 1, False, [str(p) for p in problems])
         return
-    expects = [c.get("expect") for c in doc.value.get("cases") or [] if isinstance(c, dict)]
-    if "fire" not in expects or "ok" not in expects:
-        yield CaseResult(rule.id, "(test file)", str(path), 1, False,
-                         ["a test file needs at least one 'fire' and one 'ok' case"])
-    for index, case in enumerate(doc.value.get("cases") or []):
+    for index, case in enumerate(doc.value["cases"]):
         line, _ = doc.locate(("cases", index))
-        name = str(case.get("name", f"case {index + 1}")) if isinstance(case, dict) else f"case {index + 1}"
-        result = CaseResult(rule.id, name, str(path), line, True)
+        result = CaseResult(rule.id, case["name"], str(path), line, True)
         try:
             result.failures = _run_case(rule, case, path, f"{path}:{line}", knowledge)
         except KubetriageError as exc:
@@ -92,9 +90,7 @@ def _run_file(rule: Rule, path: Path, knowledge: Knowledge) -> Iterator[CaseResu
         yield result
 
 
-def _run_case(rule: Rule, case: Any, path: Path, where: str, knowledge: Knowledge) -> list[str]:
-    if not isinstance(case, dict) or set(case) - _CASE_KEYS or case.get("expect") not in ("fire", "ok"):
-        return [f"{where}: a case is a mapping of {sorted(_CASE_KEYS)} with expect: fire|ok"]
+def _run_case(rule: Rule, case: dict[str, Any], path: Path, where: str, knowledge: Knowledge) -> list[str]:
     if "snapshot" in case:
         bundle = SnapshotBundle((path.parent / str(case["snapshot"])).resolve())
         moment = parse_time(str(case.get("now") or bundle.meta.collected_at))
@@ -107,7 +103,7 @@ def _run_case(rule: Rule, case: Any, path: Path, where: str, knowledge: Knowledg
         facts = base.facts
     else:
         rules = [rule]
-        facts = [complete(f, where) for f in case.get("facts") or []]
+        facts = [complete(f, where) for f in case["facts"]]
     found = {engine: run_rules(rules, facts, engine) for engine in ("durable", "oracle")}
     failures = []
     if _digest(found["durable"]) != _digest(found["oracle"]):
@@ -118,7 +114,7 @@ def _run_case(rule: Rule, case: Any, path: Path, where: str, knowledge: Knowledg
         failures.append(f"expected no finding, got: {[f.summary for f in findings]}")
     if case["expect"] == "fire" and not findings:
         failures.append("expected the rule to fire; it did not")
-    for i, expected in enumerate(case.get("findings") or []):
+    for i, expected in enumerate(case.get("findings", [])):
         if i >= len(findings):
             failures.append(f"expected finding #{i + 1}, only {len(findings)} found")
             continue
@@ -128,14 +124,12 @@ def _run_case(rule: Rule, case: Any, path: Path, where: str, knowledge: Knowledg
 
 def _check_finding(f: Finding, expected: dict[str, Any], n: int) -> list[str]:
     out = []
-    for key in sorted(set(expected) - _EXPECT_KEYS):
-        out.append(f"finding #{n}: unknown assertion {key!r} (one of {sorted(_EXPECT_KEYS)})")
     if "summary_contains" in expected and expected["summary_contains"] not in f.summary:
         out.append(f"finding #{n}: summary {f.summary!r} lacks {expected['summary_contains']!r}")
-    missing = set(expected.get("subjects") or []) - set(f.subjects)
+    missing = set(expected.get("subjects", [])) - set(f.subjects)
     if missing:
         out.append(f"finding #{n}: subjects {f.subjects} lack {sorted(missing)}")
-    for text in expected.get("evidence_contains") or []:
+    for text in expected.get("evidence_contains", []):
         if not any(text in line for line in f.evidence):
             out.append(f"finding #{n}: no evidence line contains {text!r}: {f.evidence}")
     if "matches" in expected and expected["matches"] != f.matches:

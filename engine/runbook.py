@@ -13,6 +13,7 @@ object names are attacker-controlled text that ends up in someone's terminal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -24,11 +25,14 @@ from jinja2 import nodes
 
 from kubetriage.catalog import CATALOG
 from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.escape import markdown, markdown_fence, terminal
+from kubetriage.rulefile import Rule
 from kubetriage.schema import check as check_schema
-from kubetriage.templates import ENV, attributes_used, names_used, render
-from kubetriage.yamlsource import LocatedDoc, parse_located
+from kubetriage.templates import TemplateFailure, attributes_used, constant_failures, names_used, parse, render
+from kubetriage.yamlsource import LocatedDoc, parse_located, read_text
 
 COMMANDS = ("run", "verify", "rollback")
+_URL = re.compile(r"https?://[^\s<>`\\]+")
 RISKS = ("read-only", "disruptive", "destructive")
 #: Names every runbook may use besides the aliases of its rules.
 CONTEXT = {"finding", "key", "params", "rule", "cluster", "firings", "title"}
@@ -53,7 +57,6 @@ class Step:
 class Runbook:
     id: str
     title: str
-    rules: tuple[str, ...]
     references: tuple[str, ...]
     steps: tuple[Step, ...]
     body: str
@@ -70,13 +73,38 @@ class Runbook:
                 if getattr(step, name):
                     yield ("steps", i, name), getattr(step, name), True
 
-    def render(self, context: dict[str, Any]) -> RenderedRunbook:
+    @property
+    def body_line(self) -> int:
+        """Line of the file where the body (after the closing '---') starts."""
+        return self.doc.root.end_mark.line + 3
+
+    def sources(self) -> Iterable[tuple[tuple[Any, ...] | int, str]]:
+        """Every template with where it is: location keys, or the body's first line."""
+        yield from ((keys, source) for keys, source, _ in self.templates())
+        yield self.body_line, self.body
+
+    def render(self, context: dict[str, Any], for_markdown: bool = False) -> RenderedRunbook:
+        """Fill in the finding's names; raises TemplateFailure located in the runbook file.
+        ``for_markdown``: values in prose (not in commands) are escaped for Markdown."""
+        def fill(keys: tuple[Any, ...], source: str, prose: bool = True) -> str:
+            try:
+                return render(source, context, for_markdown and prose)
+            except TemplateFailure as exc:
+                raise TemplateFailure(str(self.doc.problem("E113", f"template failed while rendering: {exc}",
+                                                           keys))) from None
+
         steps = tuple(
-            Step(s.id, render(s.title, context), s.risk, render(s.where, context) if s.where else "kubectl",
-                 *(render(getattr(s, name), context).strip() for name in COMMANDS))
-            for s in self.steps)
-        body = render(self.body, {**context, "title": self.title, "steps": steps})
-        return RenderedRunbook(self.id, render(self.title, context), body.strip(), steps, self.references)
+            Step(s.id, fill(("steps", i, "title"), s.title), s.risk,
+                 fill(("steps", i, "where"), s.where) if s.where else "kubectl",
+                 *(fill(("steps", i, name), getattr(s, name), prose=False).strip() for name in COMMANDS))
+            for i, s in enumerate(self.steps))
+        context = {**context, "title": self.title, "steps": steps}
+        try:
+            body = render(self.body, context, for_markdown)
+        except TemplateFailure as exc:
+            raise TemplateFailure(str(Problem(self.path, self.body_line, 1, "E113",
+                                              f"body template failed while rendering: {exc}"))) from None
+        return RenderedRunbook(self.id, fill(("title",), self.title), body.strip(), steps, self.references)
 
 
 @dataclass(frozen=True)
@@ -90,6 +118,7 @@ class RenderedRunbook:
     references: tuple[str, ...]
 
     def markdown(self, level: int = 1) -> str:
+        """The runbook as Markdown; render it ``for_markdown`` so that its values are escaped."""
         h = "#" * level
         body = "\n".join("#" * (level - 1) + line if line.startswith("#") else line
                          for line in self.body.splitlines())
@@ -106,7 +135,7 @@ class RenderedRunbook:
                 out += [f"{n}. **{s.title}** — risk: {s.risk}{_where(s)}", "", _code(s.run, 3), "",
                         "   Verify:", "", _code(s.verify, 3), "", "   Roll back:", "", _code(s.rollback, 3), ""]
         if self.references:
-            out += [f"{h}# References", "", *[f"- {r}" for r in self.references], ""]
+            out += [f"{h}# References", "", *[f"- {_reference(r)}" for r in self.references], ""]
         return "\n".join(out)
 
 
@@ -115,8 +144,14 @@ def _where(step: Step) -> str:
 
 
 def _code(text: str, indent: int) -> str:
-    pad = " " * indent
-    return "\n".join([f"{pad}```sh", *(pad + line for line in text.splitlines()), f"{pad}```"])
+    """A fenced block no line of ``text`` can close (a value may hold a newline and backticks)."""
+    pad, fence = " " * indent, markdown_fence(text)
+    return "\n".join([f"{pad}{fence}sh", *(pad + terminal(line) for line in text.splitlines()), f"{pad}{fence}"])
+
+
+def _reference(text: str) -> str:
+    """An http(s) URL as a link; anything else (``javascript:``...) as plain text."""
+    return f"<{text}>" if _URL.fullmatch(text) else markdown(text)
 
 
 def builtin_runbooks_dir() -> Path:
@@ -138,7 +173,9 @@ def load_runbooks(extra_dirs: Sequence[Path] = ()) -> dict[str, Runbook]:
 
 
 def _load(path: Path, problems: list[Problem]) -> Runbook | None:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, problems)
+    if text is None:
+        return None
     if not text.startswith("---\n") or "\n---\n" not in text[4:]:
         problems.append(Problem(str(path), 1, 1, "E120", "a runbook starts with YAML front-matter between "
                                                          "'---' lines"))
@@ -158,7 +195,7 @@ def _load(path: Path, problems: list[Problem]) -> Runbook | None:
         return None
     steps = tuple(Step(s["id"], s["title"], s["risk"], s.get("where", ""), s["run"], s.get("verify", ""),
                        s.get("rollback", "")) for s in front["steps"])
-    book = Runbook(id=front["id"], title=front["title"], rules=tuple(front["rules"]),
+    book = Runbook(id=front["id"], title=front["title"],
                    references=tuple(front.get("references") or ()), steps=steps, body=body, path=str(path),
                    doc=doc)
     before = len(problems)
@@ -174,19 +211,24 @@ def _check_templates(book: Runbook, body: str) -> list[Problem]:
                                                      "needs a verify command and a rollback", ("steps", i)))
     for keys, source, command in book.templates():
         try:
-            ast = ENV.parse(source)
+            ast = parse(source)
+            failures = constant_failures(source)
         except jinja2.TemplateSyntaxError as exc:
             problems.append(book.doc.problem("E105", f"template does not parse: {exc.message}", keys))
             continue
+        problems += [book.doc.problem("E105", f"template fails whatever the facts: {f}", keys) for f in failures]
         if command:
             for expr in _bare_interpolations(ast):
                 problems.append(book.doc.problem(
                     "E121", f"'{{{{ {expr} }}}}' goes into a command without '| shell_quote'", keys))
     try:
-        ENV.parse(body)
+        failures = constant_failures(body)
     except jinja2.TemplateSyntaxError as exc:
-        problems.append(Problem(book.path, book.doc.root.end_mark.line + 2 + (exc.lineno or 1), 1, "E105",
+        problems.append(Problem(book.path, book.body_line - 1 + (exc.lineno or 1), 1, "E105",
                                 f"body template does not parse: {exc.message}"))
+        return problems
+    problems += [Problem(book.path, book.body_line, 1, "E105", f"body template fails whatever the facts: {f}")
+                 for f in failures]
     return problems
 
 
@@ -212,32 +254,30 @@ def _describe(expr: nodes.Node) -> str:
     return type(expr).__name__.lower()
 
 
-def check_runbook_inputs(book: Runbook, rules: dict[str, Any]) -> list[Problem]:
-    """Each name a runbook reads is bound in every finding of every rule it serves (E122),
-    and each rule it names exists and points back at it."""
+def check_runbook_inputs(book: Runbook, rule: Rule) -> list[Problem]:
+    """Each name the runbook reads is bound in every finding of a rule that names it (E122).
+
+    The rule holds the link (``conclusion.runbook``); a mismatch is blamed on the user's side of
+    the pair: the runbook where it reads the name, unless the runbook is built-in and the rule is not."""
     problems = []
-    sources = [source for _, source, _ in book.templates()] + [book.body]
-    used = set().union(*(names_used(s) for s in sources)) - CONTEXT - {"steps", "loop"}
-    attrs = set().union(*(attributes_used(s) for s in sources))
-    for i, rule_id in enumerate(book.rules):
-        rule = rules.get(rule_id)
-        if rule is None:
-            problems.append(book.doc.problem("E122", f"rule {rule_id!r} does not exist", ("rules", i)))
-            continue
-        if rule.runbook != book.id:
-            problems.append(book.doc.problem("E122", f"rule {rule_id} names runbook {rule.runbook!r}, not this "
-                                                     "one", ("rules", i)))
-        unbound = sorted(used - rule.always_bound)
-        if unbound:
-            problems.append(book.doc.problem(
-                "E122", f"reads {unbound}, which {rule_id} does not bind in every finding "
-                        f"(always bound: {sorted(rule.always_bound)})", ("rules", i)))
-        for var, attr in sorted(attrs):
-            if var in rule.always_bound and attr not in _fields(rule, var):
-                problems.append(book.doc.problem("E122", f"reads {var}.{attr}: {rule.kind_of(var)} has no "
-                                                         f"field {attr!r}", ("rules", i)))
+    blame_rule = rule.origin == "user" and Path(book.path).is_relative_to(builtin_runbooks_dir())
+    for keys, source in book.sources():
+        unbound = sorted(names_used(source) - CONTEXT - {"steps", "loop"} - rule.always_bound)
+        wrong = sorted(f"{var}.{attr}" for var, attr in attributes_used(source)
+                       if var in rule.always_bound and attr not in CATALOG[rule.kind_of(var)].fields)
+        messages = ([f"reads {unbound}, which {rule.id} does not bind in every finding (always bound: "
+                     f"{sorted(rule.always_bound)})"] if unbound else []) + [
+            f"reads {name}: {rule.kind_of(name.split('.')[0])} has no field {name.split('.')[1]!r}"
+            for name in wrong]
+        for message in messages:
+            if blame_rule:
+                line = keys if isinstance(keys, int) else book.doc.locate(keys)[0]
+                problems.append(rule.problem("E122", f"runbook {book.id} ({book.path}:{line}) {message}",
+                                             ("conclusion", "runbook")))
+            elif isinstance(keys, int):
+                problems.append(Problem(book.path, keys, 1, "E122", f"body {message} ({rule.path})"))
+            else:
+                problems.append(book.doc.problem("E122", f"{message} ({rule.path})", keys))
     return problems
 
 
-def _fields(rule: Any, alias: str) -> set[str]:
-    return set(CATALOG[rule.kind_of(alias)].fields)

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 from kubetriage.errors import KubetriageError
-from kubetriage.rulefile import rule_paths
+from kubetriage.rulefile import builtin_rules_dir, rule_paths
+from kubetriage.schema import schema
 
 RULE = """\
 # yaml-language-server: $schema=https://kubetriage.dev/schemas/rule.v1.json
@@ -66,7 +67,6 @@ RUNBOOK = """\
 ---
 id: __NAME__
 title: Fix the backend port of Ingress {{ backend.namespace }}/{{ backend.ingress }}
-rules: [__ID__]
 steps:
   - id: service-ports
     title: See the ports the Service defines
@@ -92,9 +92,15 @@ def scaffold(target: Path, rule_id: str = "") -> list[Path]:
     directory, name = target.parent, target.name
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
         raise KubetriageError(f"{name!r}: the name is a lower-case slug such as ingress-wrong-port")
+    taken = {p.stem for p in rule_paths(builtin_rules_dir())}
+    taken |= {p.stem for p in rule_paths(directory)} if directory.is_dir() else set()
     if not rule_id:
-        taken = {p.stem for p in rule_paths(directory)} if directory.is_dir() else set()
         rule_id = next(f"NET-CUSTOM-{n:03d}" for n in range(1, 1000) if f"NET-CUSTOM-{n:03d}" not in taken)
+    elif not re.fullmatch(schema("rule")["properties"]["id"]["pattern"], rule_id):
+        raise KubetriageError(f"{rule_id!r}: a rule id looks like NET-<AREA>-<NNN>, e.g. NET-TEAM-001")
+    elif rule_id in taken:
+        raise KubetriageError(f"{rule_id} is already a rule: pick a new id, or override it by copying its file "
+                              f"(`kubetriage rules show {rule_id}`) into {directory}")
     files = {directory / f"{rule_id}.yaml": RULE, directory / f"{rule_id}.test.yaml": TESTS,
              directory / "runbooks" / f"{name}.md": RUNBOOK}
     existing = [str(p) for p in files if p.exists()]

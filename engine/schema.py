@@ -12,7 +12,7 @@ import jsonschema
 from kubetriage.errors import Problem
 from kubetriage.yamlsource import LocatedDoc
 
-SCHEMAS = ("rule", "runbook", "config")
+SCHEMAS = ("rule", "runbook", "config", "signature", "ruletest", "inventory")
 
 
 @cache

@@ -46,6 +46,18 @@ def kubetriage() -> Run:
     return run
 
 
+def cni_rule_copy(directory: Path, rule_id: str, runbook: str, replace: dict[str, str] | None = None) -> Path:
+    """A copy of NET-CNI-001 (binds only ``ds`` in every finding) under another id and runbook,
+    with more text replacements (old -> new)."""
+    text = (ROOT / "rules" / "cni" / "NET-CNI-001.yaml").read_text(encoding="utf-8")
+    for old, new in {"id: NET-CNI-001": f"id: {rule_id}", "runbook: cni-daemonset-recovery": f"runbook: {runbook}",
+                     **(replace or {})}.items():
+        text = text.replace(old, new)
+    path = directory / f"{rule_id}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def triage_json(run: Run, snapshot: Path, *extra: str) -> dict[str, Any]:
     proc = run("triage", "--snapshot", snapshot, "-o", "json", "--fail-on", "never", *extra)
     assert proc.returncode == 0, proc.stderr

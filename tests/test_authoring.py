@@ -136,17 +136,18 @@ def test_generated_docs_are_current() -> None:
 def test_signature_regex_that_cannot_compile(tmp_path: Path) -> None:
     (tmp_path / "signatures").mkdir()
     (tmp_path / "signatures" / "team.yaml").write_text(
-        "signatures:\n  - id: team-thing\n    patterns:\n      - 'unclosed (group'\n")
+        "signatures:\n  - id: team-thing\n    patterns:\n      - 'unclosed (group'\n    tests: {match: [x]}\n")
     with pytest.raises(RuleValidationError) as raised:
         SignatureCatalog.load([tmp_path])
-    assert (f"{tmp_path}/signatures/team.yaml:4:9: E104 regex does not compile: missing ), unterminated "
-            "subpattern") in str(raised.value)
+    assert f"{tmp_path}/signatures/team.yaml:4:9: E104 regex does not compile: missing ) at position 15" in str(
+        raised.value)
 
 
 def test_user_signatures_extend_the_catalog(tmp_path: Path) -> None:
     (tmp_path / "signatures").mkdir()
     (tmp_path / "signatures" / "team.yaml").write_text(
-        "signatures:\n  - id: team-proxy-down\n    patterns: ['corp-proxy: connection refused']\n")
+        "signatures:\n  - id: team-proxy-down\n    patterns: ['corp-proxy: connection refused']\n"
+        "    tests: {match: ['dial tcp: corp-proxy: connection refused'], no_match: ['corp-proxy: connected']}\n")
     catalog_ = SignatureCatalog.load([tmp_path])
     assert catalog_.classify("E1125 dial tcp: corp-proxy: connection refused") == ["team-proxy-down"]
     assert "cni-config-uninitialized" in {s.id for s in catalog_.signatures}

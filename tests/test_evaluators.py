@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
+from durable import engine as durable_engine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -92,6 +94,23 @@ def test_an_exception_inside_an_action_is_not_swallowed(monkeypatch: pytest.Monk
     fact = complete({"kind": "ingress_backend", "service": "s"}, "t")
     with pytest.raises(RuleEngineError, match="boom"):
         run_durable(VARIANTS, [fact])
+
+
+def test_a_rejected_ruleset_keeps_the_engine_error_as_cause() -> None:
+    variant = dataclasses.replace(VARIANTS[0], json={"all": [{"m": {"$ex": 5}}]})
+    with pytest.raises(RuleEngineError, match="rejected the compiled ruleset") as raised:
+        run_durable([variant], [])
+    assert isinstance(raised.value.__cause__, durable_engine.durable_rules_engine.error)
+
+
+def test_only_a_missing_session_means_no_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the state is the only check for exceptions swallowed in actions: it may not fail silently."""
+    def unreadable(*args: Any) -> None:
+        raise durable_engine.durable_rules_engine.error("Could not get state, error code: 101")
+
+    monkeypatch.setattr(durable_engine.Host, "get_state", unreadable)
+    with pytest.raises(RuleEngineError, match="state unreadable"):
+        run_durable(VARIANTS, [])
 
 
 def test_a_fact_fills_one_slot_only() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from kubetriage import escape
 from kubetriage.catalog import CATALOG
 from kubetriage.errors import RuleValidationError
 from kubetriage.facts import FactBase
@@ -22,7 +23,7 @@ from kubetriage.knowledge import Knowledge
 from kubetriage.ruletests import cases_path, complete
 from kubetriage.triage import TriageReport, run_rules
 
-from .conftest import OUTAGE, ROOT, RULE_COUNT, Run
+from .conftest import OUTAGE, ROOT, RULE_COUNT, Run, cni_rule_copy
 
 KNOWLEDGE = Knowledge.load()
 GOLDEN = Path(__file__).parent / "golden" / "runbooks"
@@ -53,9 +54,9 @@ def _report(findings: list[Finding], facts: list[dict[str, Any]] | None = None) 
 def test_every_runbook_renders_for_every_fire_case(rule: Any, case: dict[str, Any], index: int) -> None:
     book = KNOWLEDGE.runbooks[rule.runbook]
     for finding in _findings(rule, case["facts"]):
-        rendered = book.render(runbook_context(finding, _report([finding])))
+        rendered = book.render(runbook_context(finding, _report([finding])), for_markdown=True)
         text = rendered.markdown()
-        assert finding.summary in text and "{{" not in text
+        assert escape.markdown(finding.summary) in text and "{{" not in text
         if index == 0:  # the first fire case of each rule is pinned as a golden file
             golden = GOLDEN / f"{book.id}.{rule.id}.md"
             if UPDATE:
@@ -117,19 +118,19 @@ def _user_runbook(tmp_path: Path, front: str, body: str = "## Meaning\n{{ findin
     return rules
 
 
-BASE = ("id: ingress-backend-missing\ntitle: Fix it\nrules: [NET-ING-001]\nsteps:\n"
+BASE = ("id: ingress-backend-missing\ntitle: Fix it\nsteps:\n"
         "  - id: look\n    title: Look\n    risk: read-only\n")
 
 
 @pytest.mark.parametrize(("front", "body", "message"), [
     (BASE + "    run: kubectl describe ingress {{ backend.ingress }}\n", "x",
-     "ingress-backend-missing.md:9:10: E121 '{{ backend.ingress }}' goes into a command without '| shell_quote'"),
+     "ingress-backend-missing.md:8:10: E121 '{{ backend.ingress }}' goes into a command without '| shell_quote'"),
     (BASE + "    run: kubectl get svc {{ backend.servce | shell_quote }}\n", "x",
      "E122 reads backend.servce: ingress_backend has no field 'servce'"),
     (BASE + "    run: kubectl get svc {{ pod.name | shell_quote }}\n", "x",
      "E122 reads ['pod'], which NET-ING-001 does not bind in every finding"),
     (BASE.replace("read-only", "disruptive") + "    run: kubectl delete svc x\n", "x",
-     "ingress-backend-missing.md:6:5: E121 step 'look' changes the cluster (disruptive): it needs a verify "
+     "ingress-backend-missing.md:5:5: E121 step 'look' changes the cluster (disruptive): it needs a verify "
      "command and a rollback"),
     (BASE + "    run: kubectl get svc\n    sudo: true\n", "x", "E120 unknown key 'sudo'"),
     (BASE + "    run: kubectl get svc\n", "{{ finding.summary ", "E105 body template does not parse"),
@@ -138,6 +139,33 @@ def test_runbook_mistakes_fail_at_lint_time(tmp_path: Path, front: str, body: st
     with pytest.raises(RuleValidationError) as raised:
         Knowledge.load([_user_runbook(tmp_path, front, body)])
     assert message in str(raised.value)
+
+
+def test_rule_naming_a_runbook_that_reads_other_names_fails_lint(tmp_path: Path, kubetriage: Run) -> None:
+    """The link lives in the rule alone: every rule is checked against the runbook it names."""
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    rule = cni_rule_copy(pack, "NET-TEAM-001", "ingress-backend-missing")
+    proc = kubetriage("rules", "lint", pack)
+    assert proc.returncode == 1
+    line = next(n for n, text in enumerate(rule.read_text().splitlines(), 1) if "runbook:" in text)
+    assert proc.stdout.startswith(f"{rule}:{line}:12: E122 runbook ingress-backend-missing (")
+    assert "reads ['backend'], which NET-TEAM-001 does not bind in every finding" in proc.stdout
+
+
+def test_overriding_a_builtin_rule_with_its_own_runbook_blames_the_users_file(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    (pack / "runbooks").mkdir(parents=True)
+    cni_rule_copy(pack, "NET-CNI-001", "my-cni")
+    book = pack / "runbooks" / "my-cni.md"
+    front = "id: my-cni\ntitle: Fix {{ ds.name }}\nsteps:\n  - id: look\n    title: Look\n    risk: read-only\n"
+    book.write_text(f"---\n{front}    run: kubectl get ds {{{{ ds.name | shell_quote }}}}\n---\nbody\n")
+    knowledge = Knowledge.load([pack])
+    assert next(r for r in knowledge.rules if r.id == "NET-CNI-001").runbook == "my-cni"
+    book.write_text(f"---\n{front}    run: kubectl get svc {{{{ backend.service | shell_quote }}}}\n---\nbody\n")
+    with pytest.raises(RuleValidationError) as raised:
+        Knowledge.load([pack])
+    assert [str(p).split(": E")[0] for p in raised.value.problems] == [f"{book}:8:10"]
 
 
 def test_user_runbook_overrides_builtin(tmp_path: Path) -> None:

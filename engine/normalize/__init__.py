@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kubetriage.bundle import RESOURCES, Bundle
+from kubetriage.bundle import RESOURCES, Bundle, CollectionError
 from kubetriage.catalog import CATALOG
 from kubetriage.facts import FactBase
 from kubetriage.normalize.certificates import certificate_facts
@@ -35,7 +35,7 @@ from kubetriage.normalize.services import (
     read_services,
     service_facts,
 )
-from kubetriage.normalize.signatures import HitAggregator, SignatureCatalog
+from kubetriage.normalize.signatures import MATCH_SECONDS, HitAggregator, SignatureCatalog
 from kubetriage.normalize.workloads import workload_facts
 
 __all__ = ["normalize"]
@@ -103,7 +103,10 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog,
 
     base.collected = collected
     base.missing = _missing(collected, nodes_read)
-    base.errors = list(bundle.errors)
+    base.errors = list(bundle.errors) + [
+        CollectionError("signatures", signature, f"a pattern took longer than {MATCH_SECONDS:g} s on {n} line(s); "
+                        "they were not classified by this signature")
+        for signature, n in sorted(scope.hits.timeouts.items())]
     return base
 
 

@@ -1,16 +1,26 @@
-"""The signature catalog: known failure lines, classified with Python ``re``.
+"""The signature catalog: known failure lines, classified with regular expressions.
 
 Rules never see raw log text; they match ``signature_hit.signature``. Each
 signature lists regexes for stable fragments of a real error string (see
-``rules/signatures/*.yaml``), plus lines that must and must not match, which
-the test suite and ``rules lint`` check. A signature with ``recovers`` is a success line:
-it never becomes a hit, it marks the moment the signatures it lists stopped on its node
-(see ``kubetriage.normalize.currency``).
+``rules/signatures/*.yaml``, schema ``signature.v1.json``), plus lines that must
+and must not match, which loading checks (so ``rules lint`` does). A signature with
+``recovers`` is a success line: it never becomes a hit, it marks the moment the signatures it
+lists stopped on its node (see ``kubetriage.normalize.currency``).
+
+Patterns are compiled with the ``regex`` module, which accepts what a combined prefilter
+needs (a ``(?i)`` inside, a group name used by two signatures) and takes a timeout. Lines are
+cut at ``MAX_LINE`` characters before matching, and loading probes each pattern with lines
+built from its own letters to refuse the worst ones before they run. Patterns from rule packs
+are untrusted: they run one by one with a timeout (a pattern that backtracks catastrophically
+on a line costs at most ``MATCH_SECONDS`` there, is skipped for that line and reported). The
+built-in ones, reviewed and probed, share one prefilter without a timeout (asking for one
+costs more than the search).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,16 +28,23 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from kubetriage.catalog import CATALOG
 from kubetriage.errors import Problem, RuleValidationError
 from kubetriage.normalize.common import clip
 from kubetriage.normalize.currency import STATE_SOURCES, EvidenceWindow, Recoveries, resolved_entry, stale_because
-from kubetriage.yamlsource import load_located
+from kubetriage.schema import check as check_schema
+from kubetriage.yamlsource import LocatedDoc, load_located
 
 _CNI_TYPE = re.compile(r'plugin type=\\?"([\w.-]+)\\?"')
-_SIGNATURE_KEYS = {"id", "component", "meaning", "patterns", "references", "tests", "fallback", "recovers",
-                   "role"}
-_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
+#: Characters of a line that are matched; the rest of a longer line is ignored.
+MAX_LINE = 16_384
+#: Time one pattern may take on one line (wall clock: a search that runs out is tried once more,
+#: so that a busy machine's scheduling alone does not skip a line), and on a lint probe.
+MATCH_SECONDS = 0.25
+PROBE_SECONDS = 1.0
+_FLAGS = regex.IGNORECASE | regex.VERSION0
 
 
 @dataclass(frozen=True)
@@ -37,41 +54,57 @@ class Signature:
     id: str
     component: str
     meaning: str
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[regex.Pattern[str], ...]
     references: tuple[str, ...]
     match_examples: tuple[str, ...]
     no_match_examples: tuple[str, ...]
     fallback: bool  # only applies when no specific signature matches the line
     path: str
+    overrides: bool = False
+    builtin: bool = False
     #: a success line: the signature ids it ends on its node (never a hit itself)
     recovers: tuple[str, ...] = ()
     #: a Ready pod of this networking role on the node is the same recovery, at its Ready transition
     role: str = ""
 
     def matches(self, line: str) -> bool:
-        return any(p.search(line) for p in self.patterns)
+        """Whether a pattern is found in ``line``; a pack's pattern raises TimeoutError past
+        MATCH_SECONDS, twice."""
+        if self.builtin:
+            return any(p.search(line) for p in self.patterns)
+        return any(_search(p, line, MATCH_SECONDS) for p in self.patterns)
 
 
 class SignatureCatalog:
     """Classifies lines into signature ids; specific signatures win over fallbacks."""
 
     def __init__(self, signatures: Iterable[Signature]) -> None:
-        by_id: dict[str, Signature] = {}
-        for sig in signatures:
-            by_id[sig.id] = sig  # later directories override earlier ones by id
-        self.signatures = list(by_id.values())
-        self.by_id = by_id
+        self.signatures = list(signatures)
+        self.by_id = {s.id: s for s in self.signatures}
         self._specific = [s for s in self.signatures if not s.fallback]
         self._fallback = [s for s in self.signatures if s.fallback]
-        every = [p.pattern for s in self.signatures for p in s.patterns]
-        self._prefilter = re.compile("|".join(f"(?:{p})" for p in every) or "(?!)", re.I)
+        builtin = [p.pattern for s in self.signatures if s.builtin for p in s.patterns]
+        self._prefilter = regex.compile("|".join(f"(?:{p})" for p in builtin) or "(?!)", _FLAGS)
 
-    def classify(self, line: str) -> list[str]:
-        """Ids of the signatures ``line`` shows (usually zero or one)."""
-        if not self._prefilter.search(line):
-            return []
-        hits = [s.id for s in self._specific if s.matches(line)]
-        return hits or [s.id for s in self._fallback if s.matches(line)]
+    def classify(self, line: str, timeouts: Counter[str] | None = None) -> list[str]:
+        """Ids of the signatures ``line`` shows (usually zero or one). A signature whose pattern
+        runs out of time is skipped for this line and counted in ``timeouts``."""
+        line = line[:MAX_LINE]
+        builtin_may_match = bool(self._prefilter.search(line))
+        for group in (self._specific, self._fallback):
+            hits = []
+            for sig in group:
+                if sig.builtin and not builtin_may_match:
+                    continue
+                try:
+                    if sig.matches(line):
+                        hits.append(sig.id)
+                except TimeoutError:
+                    if timeouts is not None:
+                        timeouts[sig.id] += 1
+            if hits:
+                return hits
+        return []
 
     def role_recoveries(self, role: str) -> list[Signature]:
         """Recovery signatures that a Ready pod of ``role`` stands for."""
@@ -80,82 +113,119 @@ class SignatureCatalog:
     @staticmethod
     def cni_of(line: str) -> str:
         """The CNI plugin a sandbox error names (``plugin type="calico"``), or ''."""
-        found = _CNI_TYPE.search(line)
+        found = _CNI_TYPE.search(line[:MAX_LINE])
         return found.group(1) if found else ""
 
     @classmethod
     def load(cls, extra_dirs: Iterable[Path] = ()) -> SignatureCatalog:
-        """Built-in signatures, then ``signatures/*.yaml`` of each extra rule directory."""
+        """Built-in signatures, then ``signatures/*.yaml`` of each extra rule directory. Reusing an
+        id is an error unless the later signature says ``overrides: true``."""
         builtin = files("kubetriage.rules").joinpath("signatures")
-        paths = sorted(Path(str(p)) for p in builtin.iterdir() if p.name.endswith(".yaml"))
-        for extra in extra_dirs:
-            paths += sorted((extra / "signatures").glob("*.yaml"))
+        sources = [(True, sorted(Path(str(p)) for p in builtin.iterdir() if p.name.endswith(".yaml")))]
+        sources += [(False, sorted((extra / "signatures").glob("*.yaml"))) for extra in extra_dirs]
         problems: list[Problem] = []
+        by_id: dict[str, Signature] = {}
         references: list[tuple[str, Problem]] = []  # (recovered id, the problem if it does not exist)
-        signatures = [sig for path in paths for sig in _load_file(path, problems, references)]
-        known = {s.id for s in signatures}
-        problems += [problem for ref, problem in references if ref not in known]
+        for trusted, paths in sources:
+            here: dict[str, Signature] = {}
+            for path in paths:
+                for sig, doc, at in _load_file(path, trusted, problems):
+                    problem = _id_problem(sig, here.get(sig.id), by_id.get(sig.id))
+                    if problem:
+                        problems.append(doc.problem("E115", problem, (*at, "id")))
+                        continue
+                    here[sig.id] = sig
+                    references += [(ref, doc.problem("E100", f"recovers names no signature {ref!r}",
+                                                     (*at, "recovers", i))) for i, ref in enumerate(sig.recovers)]
+            by_id.update(here)
+        problems += [problem for ref, problem in references if ref not in by_id]
         if problems:
             raise RuleValidationError(problems)
-        return cls(signatures)
+        return cls(by_id.values())
 
 
-def _load_file(path: Path, problems: list[Problem], references: list[tuple[str, Problem]]) -> list[Signature]:
+def _id_problem(sig: Signature, same_set: Signature | None, earlier: Signature | None) -> str:
+    if same_set:
+        return f"duplicate signature id {sig.id!r} (also in {same_set.path})"
+    if earlier and not sig.overrides:
+        return f"signature id {sig.id!r} is already defined in {earlier.path}; say 'overrides: true' to replace it"
+    if sig.overrides and not earlier:
+        return f"'overrides: true' but no earlier signature has the id {sig.id!r}"
+    return ""
+
+
+def _load_file(path: Path, builtin: bool, problems: list[Problem]
+               ) -> Iterator[tuple[Signature, LocatedDoc, tuple[Any, ...]]]:
     doc = load_located(path, problems)
     if doc is None:
-        return []
-    if not isinstance(doc.value, dict) or not isinstance(doc.value.get("signatures"), list):
-        problems.append(doc.problem("E100", "expected a mapping with a 'signatures' list"))
-        return []
-    out = []
+        return
+    invalid = check_schema(doc, "signature", "E100")
+    if invalid:
+        problems.extend(invalid)
+        return
     for index, entry in enumerate(doc.value["signatures"]):
         here = ("signatures", index)
-        if not isinstance(entry, dict):
-            problems.append(doc.problem("E100", "each signature must be a mapping", here))
+        before = len(problems)
+        patterns = []
+        for i, text in enumerate(entry["patterns"]):
+            compiled = _compile(text, doc, (*here, "patterns", i), problems)
+            if compiled is not None:
+                patterns.append(compiled)
+        if len(problems) > before:
             continue
-        for key in sorted(set(entry) - _SIGNATURE_KEYS):
-            problems.append(doc.problem("E100", f"unknown key {key!r}", (*here, key), key=True))
-        sig = _signature(doc.value["signatures"][index], str(path), problems, doc, here)
-        for i, ref in enumerate(sig.recovers if sig else ()):
-            references.append((ref, doc.problem("E100", f"recovers names no signature {ref!r}",
-                                                (*here, "recovers", i))))
-        if sig:
-            out.append(sig)
-    return out
+        tests = entry["tests"]
+        sig = Signature(
+            id=entry["id"], component=entry.get("component", ""),
+            meaning=" ".join(entry.get("meaning", "").split()), patterns=tuple(patterns),
+            references=tuple(entry.get("references", ())), match_examples=tuple(tests["match"]),
+            no_match_examples=tuple(tests.get("no_match", ())), fallback=entry.get("fallback", False),
+            path=str(path), overrides=entry.get("overrides", False), builtin=builtin,
+            recovers=tuple(entry.get("recovers", ())), role=entry.get("role", ""))
+        problems += _check_examples(sig, doc, here)
+        yield sig, doc, here
 
 
-def _signature(entry: dict[str, Any], path: str, problems: list[Problem], doc: Any,
-               here: tuple[Any, ...]) -> Signature | None:
-    if not isinstance(entry.get("id"), str) or not _SLUG.fullmatch(entry["id"]):
-        problems.append(doc.problem("E100", "signature id must be a lower-case slug", (*here, "id")))
+def _compile(text: str, doc: LocatedDoc, at: tuple[Any, ...], problems: list[Problem]) -> regex.Pattern[str] | None:
+    """The compiled pattern, or None with a problem: it does not compile, or it backtracks
+    catastrophically on a probe line made of its own letters."""
+    try:
+        pattern = regex.compile(text, _FLAGS)
+    except regex.error as exc:
+        problems.append(doc.problem("E104", f"regex does not compile: {exc}", at))
         return None
-    patterns = []
-    for i, text in enumerate(entry.get("patterns") or []):
+    letters = "".join(ch for ch in text if ch.isalnum()) or "a"
+    probes = [letters * (2000 // len(letters) + 1) + "!", " " * 2000 + "!"]
+    for probe in probes + [ch * 2000 + "!" for ch in sorted(set(letters.lower()))]:
         try:
-            patterns.append(re.compile(str(text), re.I))
-        except re.error as exc:
-            problems.append(doc.problem("E104", f"regex does not compile: {exc}", (*here, "patterns", i)))
-    if not patterns:
-        problems.append(doc.problem("E100", "a signature needs at least one pattern", here))
-        return None
-    recovers = entry.get("recovers") or []
-    if not isinstance(recovers, list) or not all(isinstance(r, str) and _SLUG.fullmatch(r) for r in recovers):
-        problems.append(doc.problem("E100", "recovers must be a list of signature ids", (*here, "recovers")))
-        return None
-    tests = entry.get("tests") or {}
-    return Signature(
-        id=entry["id"],
-        component=str(entry.get("component", "")),
-        meaning=" ".join(str(entry.get("meaning", "")).split()),
-        patterns=tuple(patterns),
-        references=tuple(str(r) for r in entry.get("references") or []),
-        match_examples=tuple(str(t) for t in tests.get("match") or []),
-        no_match_examples=tuple(str(t) for t in tests.get("no_match") or []),
-        fallback=bool(entry.get("fallback", False)),
-        path=path,
-        recovers=tuple(recovers),
-        role=str(entry.get("role") or ""),
-    )
+            _search(pattern, probe, PROBE_SECONDS)
+        except TimeoutError:
+            problems.append(doc.problem("E104", f"regex backtracks catastrophically: more than {PROBE_SECONDS:g} s "
+                                                f"on a line of {len(probe)} characters", at))
+            return None
+    return pattern
+
+
+def _search(pattern: regex.Pattern[str], line: str, seconds: float) -> regex.Match[str] | None:
+    try:
+        return pattern.search(line, timeout=seconds)
+    except TimeoutError:
+        return pattern.search(line, timeout=seconds)
+
+
+def _check_examples(sig: Signature, doc: LocatedDoc, here: tuple[Any, ...]) -> list[Problem]:
+    """Each ``match`` line matches and each ``no_match`` line does not (E114)."""
+    problems = []
+    for key, lines, expected in (("match", sig.match_examples, True), ("no_match", sig.no_match_examples, False)):
+        for i, line in enumerate(lines):
+            try:
+                found = sig.matches(line[:MAX_LINE])
+            except TimeoutError:
+                found = not expected
+            if found != expected:
+                wanted = "does not match" if expected else "matches"
+                problems.append(doc.problem("E114", f"the {key} example {wanted} the signature's patterns: "
+                                                    f"{clip(line)}", (*here, "tests", key, i)))
+    return problems
 
 
 @dataclass
@@ -175,9 +245,10 @@ class HitAggregator:
         self.catalog, self.now, self.window = catalog, now, window or EvidenceWindow()
         self.recoveries = Recoveries()
         self._hits: dict[tuple[str, str, str], _Hits] = {}
+        self.timeouts: Counter[str] = Counter()  # signature id -> lines it ran out of time on
 
     def feed(self, node: str, source: str, line: str, seen: str = "", count: int = 1) -> None:
-        for signature in self.catalog.classify(line):
+        for signature in self.catalog.classify(line, self.timeouts):
             recovers = self.catalog.by_id[signature].recovers
             if recovers:
                 self.recoveries.record(node, recovers, seen, f"{source}: {clip(line, 160)}")
