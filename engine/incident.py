@@ -22,7 +22,7 @@ from kubetriage.escape import markdown as md
 from kubetriage.escape import markdown_code as md_code
 from kubetriage.findings import Finding, tree
 from kubetriage.knowledge import Knowledge
-from kubetriage.reports import RESOLVED_HEADING, md_escape, resolved_line, resolved_md
+from kubetriage.reports import RESOLVED_HEADING, resolved_line, resolved_md
 from kubetriage.runbook import RenderedRunbook
 from kubetriage.templates import TemplateFailure
 from kubetriage.triage import TriageReport
