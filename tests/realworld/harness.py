@@ -35,7 +35,7 @@ from tests.scenarios.build_scenarios import COLLECTED_AT, PROFILE, Cluster, _con
 CASES = Path(__file__).parent / "cases"
 NODE = "worker-1"  # where the evidence appeared
 DISTROS = {"kubeadm", "rke2", "k3s", "eks", "gke", "aks", "kind", "minikube", "microk8s", "openshift", "unknown"}
-WHERE = {"kubelet-log", "containerd-log", "kernel-log", "pod-log", "pod-previous-log", "node-condition",
+WHERE = {"kubelet-log", "node-journal", "containerd-log", "kernel-log", "pod-log", "pod-previous-log", "node-condition",
          "pod-event", "node-event", "service-event", "ingress-event"}
 _KEYS = {"source", "distro", "cni", "where", "component", "setting", "diagnosis", "expected", "text"}
 _OPTIONAL = {"setting"}
@@ -213,10 +213,12 @@ def _base(case: Case, now: datetime) -> Snapshot:
     profile = case.distro if case.distro in PROFILE else "kubeadm"
     cluster = Cluster(profile, noise=0)
     snap = Snapshot(case, now, cluster)
-    if case.cni in AGENTS and case.cni != PROFILE[profile]["cni"]:
+    agent = _agent(case, profile)
+    if agent and not any(d["metadata"]["namespace"] == agent[0] and d["metadata"]["name"] == agent[1]
+                         for d in cluster.daemonsets):
         cluster.daemonsets = [d for d in cluster.daemonsets if not _owned_by_agent(d["metadata"]["name"])]
         cluster.pods = [p for p in cluster.pods if not _is_agent(p)]
-        namespace, ds, container, _, plugin = AGENTS[case.cni]
+        namespace, ds, container, _, plugin = agent
         snap.workload_pod(namespace, ds, container)
         for node in cluster.names:
             cluster.cni_files[node] = {f"10-{case.cni}.conflist": _conflist(plugin)}
@@ -237,6 +239,18 @@ def _base(case: Case, now: datetime) -> Snapshot:
             f'.{m:06d}     912 kubelet.go:2474] "SyncLoop (PLEG): event for pod" pod="shop/web" '
             f'event={{"Type":"ContainerStarted"}}' for m in (50, 35, 20)]
     return snap
+
+
+def _agent(case: Case, profile: str) -> tuple[str, str, str, str, str] | None:
+    """The CNI agent DaemonSet the case's cluster runs (k3s embeds flannel: none), in the namespace
+    the case names for it (e.g. calico-system for operator installs)."""
+    if case.cni not in AGENTS or (profile == "k3s" and case.cni == "flannel"):
+        return None
+    namespace, ds, container, image, plugin = AGENTS[case.cni]
+    if profile == "rke2" and case.cni == "canal":
+        ds = "rke2-canal"
+    named = re.search(rf"(\S+)/{re.escape(ds)}\b", case.component)
+    return (named.group(1) if named else namespace), ds, container, image, plugin
 
 
 def _owned_by_agent(name: str) -> bool:
@@ -295,6 +309,8 @@ def _place(snap: Snapshot) -> None:
     case, c = snap.case, snap.cluster
     if case.where == "kubelet-log":
         c.kubelet[NODE] += _journal(snap, "k3s[912]" if case.distro == "k3s" else "kubelet[912]", case.lines)
+    elif case.where == "node-journal":  # another unit's journal (kube-proxy, flanneld as services): one file
+        c.kubelet[NODE] += case.lines
     elif case.where == "containerd-log":
         snap.containerd += _journal(snap, "containerd[688]", case.lines)
     elif case.where == "kernel-log":
@@ -330,6 +346,10 @@ def _cni_agent(snap: Snapshot, reason: str) -> None:
         status["state"] = {"running": {"startedAt": snap.at(90)}}
 
 
+def _kube_proxy_not_ready(snap: Snapshot) -> None:
+    snap.cluster.break_pod(snap.workload_pod("kube-system", "kube-proxy", "kube-proxy"))
+
+
 def _cni_config_missing(snap: Snapshot) -> None:
     snap.cluster.cni_files[NODE] = {}
 
@@ -344,6 +364,7 @@ SETTINGS: dict[str, Callable[[Snapshot], None]] = {
     "pod-stuck-creating": _pod_stuck_creating,  # a pod on the node waits in ContainerCreating
     "cni-agent-crashloop": lambda snap: _cni_agent(snap, "CrashLoopBackOff"),  # the node's CNI agent crashes
     "cni-agent-not-ready": lambda snap: _cni_agent(snap, ""),  # the node's CNI agent runs but is not ready
+    "kube-proxy-not-ready": _kube_proxy_not_ready,  # kube-proxy on the node is not running
     "cni-config-missing": _cni_config_missing,  # /etc/cni/net.d on the node is empty
     "no-podcidr": _no_podcidr,  # the node has no spec.podCIDR
 }
