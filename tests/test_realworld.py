@@ -106,3 +106,10 @@ def _assert_consistent_clock(root: Path) -> None:
     stamps = re.findall(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"',
                         "".join(p.read_text() for p in (root / "api").glob("*.json")))
     assert stamps and max(stamps) < collected
+
+
+def test_readme_table_goes_between_the_markers() -> None:
+    readme = "intro\n<!-- realworld:start -->\nold\n<!-- realworld:end -->\nrest\n"
+    assert harness.readme_with_table(readme, "new") == readme.replace("old", "new")
+    with pytest.raises(ValueError, match="markers"):
+        harness.readme_with_table("no markers", "new")

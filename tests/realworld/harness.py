@@ -115,6 +115,8 @@ def load_case(path: Path, rule_ids: Iterable[str]) -> Case:
     for key, ok, what in checks:
         if not ok:
             raise CaseError(f"{path}: {key!r} must be {what}")
+    if doc["where"] == "node-condition" and not re.fullmatch(r"(?:Ready|NetworkUnavailable) \w+", doc["component"]):
+        raise CaseError(f"{path}: 'component' of a node condition must be 'Ready|NetworkUnavailable <reason>'")
     if doc["where"] in ("pod-log", "pod-previous-log") and doc["component"].count("/") != 2:
         raise CaseError(f"{path}: 'component' of a pod log must be namespace/pod-name-prefix/container")
     if doc["where"].endswith("-event") and ([*doc["component"].split(), "", ""])[1].lower() != \
@@ -320,11 +322,12 @@ def _place(snap: Snapshot) -> None:
         pod = snap.workload_pod(namespace, prefix, container)
         suffix = ".previous.log" if case.where == "pod-previous-log" else ".log"
         c.logs[f"{namespace}/{pod['metadata']['name']}/{container}{suffix}"] = case.lines
-    elif case.where == "node-condition":
+    elif case.where == "node-condition":  # component: "<condition type> <reason>", the text is its message
+        kind, reason = case.component.split()[:2]
         node = c.named(c.nodes, NODE)
-        ready = next(x for x in node["status"]["conditions"] if x["type"] == "Ready")
-        ready.update(status="False", reason="KubeletNotReady", message=case.text.strip(),
-                     lastTransitionTime=snap.at(10))
+        cond = next(x for x in node["status"]["conditions"] if x["type"] == kind)
+        cond.update(status="False" if kind == "Ready" else "True", reason=reason, message=case.text.strip(),
+                    lastTransitionTime=snap.at(10))
     else:
         _place_event(snap)
 
@@ -454,15 +457,29 @@ def run_all(knowledge: Knowledge, workdir: Path) -> list[Result]:
     return [run_case(case, knowledge, workdir) for case in load_cases(r.id for r in knowledge.rules)]
 
 
-def main() -> None:
+def readme_with_table(readme: str, table_md: str) -> str:
+    """``readme`` with the table between its realworld markers replaced."""
+    start, end = "<!-- realworld:start -->\n", "\n<!-- realworld:end -->"
+    head, found, rest = readme.partition(start)
+    if not found or end not in rest:
+        raise ValueError("README has no realworld markers")
+    return head + start + table_md + end + rest.split(end, 1)[1]
+
+
+def main(argv: list[str]) -> None:
+    """Print the table; ``--readme FILE`` also writes it into FILE between the realworld markers."""
     knowledge = Knowledge.load()
     with tempfile.TemporaryDirectory() as tmp:
         results = run_all(knowledge, Path(tmp))
     for r in results:
         if not r.recognised or r.extra:
             print(f"{r.case.name}: missing {sorted(r.missing)} extra {sorted(r.extra)}", file=sys.stderr)
-    print(render(table(results)))
+    table_md = render(table(results))
+    print(table_md)
+    if argv[:1] == ["--readme"] and len(argv) == 2:
+        readme = Path(argv[1])
+        readme.write_text(readme_with_table(readme.read_text(encoding="utf-8"), table_md), encoding="utf-8")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
