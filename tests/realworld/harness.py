@@ -13,6 +13,7 @@ per-class table for the README.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import sys
 import tempfile
@@ -154,6 +155,12 @@ class Snapshot:
     def at(self, minutes_before: float) -> str:
         return rfc3339(self.now - timedelta(minutes=minutes_before))
 
+    def later(self, text: str) -> str:
+        """A timestamp of the base cluster moved so that the base's collected_at becomes ``now``."""
+        moment = parse_time(text) if _RFC3339.match(text) else None
+        base = parse_time(COLLECTED_AT)
+        return rfc3339(moment + (self.now - base)) if moment and base else text
+
     def agent(self) -> dict[str, Any] | None:
         """The CNI agent pod on the evidence node."""
         return next((p for p in self.cluster.pods if p["spec"].get("nodeName") == NODE
@@ -224,13 +231,7 @@ def _base(case: Case, now: datetime) -> Snapshot:
         snap.workload_pod(namespace, ds, container)
         for node in cluster.names:
             cluster.cni_files[node] = {f"10-{case.cni}.conflist": _conflist(plugin)}
-    shift = now - (parse_time(COLLECTED_AT) or now)
-
-    def later(text: str) -> str:
-        moment = parse_time(text) if _RFC3339.match(text) else None
-        return rfc3339(moment + shift) if moment else text
-
-    _rewrite(cluster, later)
+    _rewrite(_api_objects(cluster), snap.later)
     cert, _ = synth.certificate("shop.example.com", ["shop.example.com", "www.shop.example.com"],
                                 snap.at(60 * 24 * 55), rfc3339(now + timedelta(days=37)), issuer="R11")
     cluster.secrets[0]["data"]["tls.crt"] = base64.b64encode(cert).decode()
@@ -259,22 +260,22 @@ def _owned_by_agent(name: str) -> bool:
     return any(name == a[1] for a in AGENTS.values()) or name == "rke2-canal"
 
 
-def _rewrite(cluster: Cluster, fit: Callable[[str], str]) -> None:
-    """Apply ``fit`` to every string of every API object of ``cluster`` (in place)."""
+def _api_objects(cluster: Cluster) -> list[list[dict[str, Any]]]:
+    return [cluster.nodes, cluster.pods, cluster.services, cluster.slices, cluster.daemonsets, cluster.deployments,
+            cluster.ingresses, cluster.classes, cluster.events, cluster.policies]
 
-    def walk(value: Any) -> Any:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                value[key] = walk(item)
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                value[i] = walk(item)
-        elif isinstance(value, str):
-            return fit(value)
-        return value
 
-    walk([cluster.nodes, cluster.pods, cluster.services, cluster.slices, cluster.daemonsets, cluster.deployments,
-          cluster.ingresses, cluster.classes, cluster.events, cluster.policies])
+def _rewrite(value: Any, fit: Callable[[str], str]) -> Any:
+    """Apply ``fit`` to every string of API objects (in place)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _rewrite(item, fit)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            value[i] = _rewrite(item, fit)
+    elif isinstance(value, str):
+        return fit(value)
+    return value
 
 
 def _journal(snap: Snapshot, unit: str, lines: list[str]) -> list[str]:
@@ -383,9 +384,11 @@ def build_snapshot(case: Case, root: Path) -> Path:
     pool, cidr = (str(PROFILE[snap.cluster.distro][k]).split(".", 2)[:2] for k in ("pool", "cidr"))
     if case.cni in POD_CIDR_IPAM and pool != cidr:  # host-local IPAM: pod IPs come from the node's podCIDR
         old, new = ".".join(pool) + ".", ".".join(cidr) + "."
-        _rewrite(snap.cluster, lambda text: new + text[len(old):] if text.startswith(old) else text)
+        _rewrite(_api_objects(snap.cluster), lambda text: new + text[len(old):] if text.startswith(old) else text)
     snap.cluster.write(root, {"description": case.diagnosis, "findings": sorted(case.expected)})
     (root / "expected.yaml").unlink()
+    namespaces = root / "api" / "namespaces.json"  # written by the builder, on the base's clock
+    synth.write_list(namespaces, _rewrite(json.loads(namespaces.read_text())["items"], snap.later))
     if snap.containerd:
         (root / "nodes" / NODE / "containerd.log").write_text("\n".join(snap.containerd) + "\n")
     (root / "snapshot.yaml").write_text(yaml.safe_dump(
