@@ -138,7 +138,7 @@ def collected_at(case: Case) -> datetime:
     """Just after the newest timestamp in the text (the normalizer's own reading), else the base's."""
     base = parse_time(COLLECTED_AT)
     assert base is not None
-    stamps = [parse_time(line_time(line, base.year)) for line in case.lines]
+    stamps = [parse_time(line_time(line, base)) for line in case.lines]
     newest = max((s for s in stamps if s), default=None)
     return newest + timedelta(minutes=1) if newest else base
 
@@ -217,10 +217,17 @@ def _suffix(seed: str, n: int) -> str:
     return "".join("bcdfghjklmnpqrstvwxz2456789"[(ord(c) * 31 + n * 7 + i) % 27] for i, c in enumerate(seed * 2))[:5]
 
 
+class _Base(Cluster):
+    """The scenario cluster without its boot journal: the harness writes its own journal on the case's clock."""
+
+    def _boot(self, node: str) -> list[str]:
+        return []
+
+
 def _base(case: Case, now: datetime) -> Snapshot:
     """A healthy cluster of the case's distribution and CNI, its clock moved to ``now``."""
     profile = case.distro if case.distro in PROFILE else "kubeadm"
-    cluster = Cluster(profile, noise=0)
+    cluster = _Base(profile, noise=0)
     snap = Snapshot(case, now, cluster)
     agent = _agent(case, profile)
     if agent and not any(d["metadata"]["namespace"] == agent[0] and d["metadata"]["name"] == agent[1]
@@ -285,7 +292,7 @@ def _journal(snap: Snapshot, unit: str, lines: list[str]) -> list[str]:
         if _PREFIXED.match(line):
             out.append(line)
             continue
-        stamp = line_time(line, snap.now.year) or snap.at(2)
+        stamp = line_time(line, snap.now) or snap.at(2)
         out.append(f"{stamp.replace('Z', '+0000')} {NODE} {unit}: {line}")
     return out
 
