@@ -426,6 +426,19 @@ def calico_unauthorized(c: Cluster) -> list[Obj]:
             {"rule": "NET-ING-003", "root_cause": False}]
 
 
+def cni_api_unreachable(c: Cluster) -> list[Obj]:
+    ds, _, _ = PROFILE[c.distro]["cni_ds"]
+    agent = next(p for p in c.pods if p["metadata"]["name"].startswith(ds) and p["spec"]["nodeName"] == "worker-2")
+    c.break_pod(agent, "CrashLoopBackOff", "Running")
+    agent["status"]["containerStatuses"][0]["restartCount"] = 9
+    c.logs[f"kube-system/{agent['metadata']['name']}/kube-flannel.previous.log"] = [
+        "I1125 10:24:01.2 1 main.go:488] Using interface with name eth0 and address 10.0.0.12",
+        f"E1125 10:24:31.2 1 main.go:232] Failed to create SubnetManager: error retrieving pod spec for "
+        f"'kube-system/{agent['metadata']['name']}': Get \"https://10.43.0.1:443/api/v1/namespaces/kube-system/pods/"
+        f"{agent['metadata']['name']}\": dial tcp 10.43.0.1:443: i/o timeout"]
+    return [{"rule": "NET-CNI-013", "root_cause": True}, {"rule": "NET-CNI-001", "root_cause": False}]
+
+
 def calico_bgp_down(c: Cluster) -> list[Obj]:
     agent = next(p for p in c.pods if p["metadata"]["name"].startswith("calico-node")
                  and p["spec"]["nodeName"] == "worker-2")
@@ -667,7 +680,8 @@ SINGLE: dict[str, tuple[str, Fault]] = {
     "cni-binary-missing": ("kubeadm", plugin_binary_missing), "ip-exhaustion": ("rke2", ip_exhaustion),
     "cni-config-invalid": ("k3s", cni_config_invalid), "node-without-podcidr": ("rke2", node_without_podcidr),
     "flannel-agent-down": ("k3s", flannel_agent_not_running), "calico-unauthorized": ("kubeadm", calico_unauthorized),
-    "calico-bgp-down": ("kubeadm", calico_bgp_down), "sandbox-unclassified": ("kubeadm", unclassified_sandbox),
+    "calico-bgp-down": ("kubeadm", calico_bgp_down), "cni-api-unreachable": ("rke2", cni_api_unreachable),
+    "sandbox-unclassified": ("kubeadm", unclassified_sandbox),
     "duplicate-pod-ip": ("kubeadm", duplicate_pod_ip), "ip-outside-podcidr": ("rke2", ip_outside_podcidr),
     "network-unavailable": ("kubeadm", network_unavailable), "kube-proxy-iptables": ("kubeadm", kube_proxy_iptables),
     "conntrack-full": ("rke2", conntrack_full), "service-selector-typo": ("kubeadm", selector_typo),
