@@ -5,7 +5,10 @@ signature lists regexes for stable fragments of a real error string (see
 ``rules/signatures/*.yaml``), plus lines that must and must not match, which
 the test suite and ``rules lint`` check. A signature with ``recovers`` is a success line:
 it never becomes a hit, it marks the moment the signatures it lists stopped on its node
-(see ``kubetriage.normalize.currency``).
+(see ``kubetriage.normalize.currency``). A controller's line names the API object it is
+about (a Secret, a Service, an Ingress): named groups ``object`` (``namespace/name``),
+``namespace`` and ``name`` capture it, so rules can make that object the subject even when
+the controller's view differs from what the API shows.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from kubetriage.yamlsource import load_located
 
 _CNI_TYPE = re.compile(r'plugin type=\\?"([\w.-]+)\\?"')
 _SIGNATURE_KEYS = {"id", "component", "meaning", "patterns", "references", "tests", "fallback", "recovers",
-                   "role"}
+                   "role", "object_kind"}
+_OBJECT_GROUPS = {"object", "namespace", "name"}
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -47,9 +51,21 @@ class Signature:
     recovers: tuple[str, ...] = ()
     #: a Ready pod of this networking role on the node is the same recovery, at its Ready transition
     role: str = ""
+    object_kind: str = ""  # kind of the API object its lines name (Secret, Service...), or ''
 
     def matches(self, line: str) -> bool:
         return any(p.search(line) for p in self.patterns)
+
+    def named_object(self, line: str) -> tuple[str, str]:
+        """(namespace, name) of the object ``line`` names, from the first pattern that names one."""
+        for pattern in self.patterns:
+            found = pattern.search(line)
+            groups = found.groupdict() if found else {}
+            namespace, _, name = (groups.get("object") or "").rpartition("/")
+            name = groups.get("name") or name
+            if name:
+                return groups.get("namespace") or namespace, name
+        return "", ""
 
 
 class SignatureCatalog:
@@ -64,7 +80,7 @@ class SignatureCatalog:
         self._specific = [s for s in self.signatures if not s.fallback]
         self._fallback = [s for s in self.signatures if s.fallback]
         every = [p.pattern for s in self.signatures for p in s.patterns]
-        self._prefilter = re.compile("|".join(f"(?:{p})" for p in every) or "(?!)", re.I)
+        self._prefilter = re.compile("|".join(f"(?:{_ungrouped(p)})" for p in every) or "(?!)", re.I)
 
     def classify(self, line: str) -> list[str]:
         """Ids of the signatures ``line`` shows (usually zero or one)."""
@@ -72,6 +88,12 @@ class SignatureCatalog:
             return []
         hits = [s.id for s in self._specific if s.matches(line)]
         return hits or [s.id for s in self._fallback if s.matches(line)]
+
+    def named_object(self, signature: str, line: str) -> tuple[str, str, str]:
+        """(kind, namespace, name) of the API object a line of ``signature`` names, or empties."""
+        sig = self.by_id[signature]
+        namespace, name = sig.named_object(line) if sig.object_kind else ("", "")
+        return (sig.object_kind if name else "", namespace, name)
 
     def role_recoveries(self, role: str) -> list[Signature]:
         """Recovery signatures that a Ready pod of ``role`` stands for."""
@@ -98,6 +120,11 @@ class SignatureCatalog:
         if problems:
             raise RuleValidationError(problems)
         return cls(signatures)
+
+
+def _ungrouped(pattern: str) -> str:
+    """The pattern without group names, so many can share one prefilter regex."""
+    return re.sub(r"\(\?P<\w+>", "(?:", pattern)
 
 
 def _load_file(path: Path, problems: list[Problem], references: list[tuple[str, Problem]]) -> list[Signature]:
@@ -142,6 +169,13 @@ def _signature(entry: dict[str, Any], path: str, problems: list[Problem], doc: A
     if not isinstance(recovers, list) or not all(isinstance(r, str) and _SLUG.fullmatch(r) for r in recovers):
         problems.append(doc.problem("E100", "recovers must be a list of signature ids", (*here, "recovers")))
         return None
+    object_kind = str(entry.get("object_kind") or "")
+    for i, pattern in enumerate(patterns):
+        unknown = set(pattern.groupindex) - _OBJECT_GROUPS
+        if unknown or (pattern.groupindex and not object_kind):
+            problems.append(doc.problem(
+                "E100", f"named groups must be {sorted(_OBJECT_GROUPS)} and need object_kind "
+                        f"(found {sorted(pattern.groupindex)})", (*here, "patterns", i)))
     tests = entry.get("tests") or {}
     return Signature(
         id=entry["id"],
@@ -155,6 +189,7 @@ def _signature(entry: dict[str, Any], path: str, problems: list[Problem], doc: A
         path=path,
         recovers=tuple(recovers),
         role=str(entry.get("role") or ""),
+        object_kind=object_kind,
     )
 
 
@@ -174,15 +209,17 @@ class HitAggregator:
     def __init__(self, catalog: SignatureCatalog, now: datetime, window: EvidenceWindow | None = None) -> None:
         self.catalog, self.now, self.window = catalog, now, window or EvidenceWindow()
         self.recoveries = Recoveries()
-        self._hits: dict[tuple[str, str, str], _Hits] = {}
+        self._hits: dict[tuple[str, str, str, tuple[str, str, str], str], _Hits] = {}
 
-    def feed(self, node: str, source: str, line: str, seen: str = "", count: int = 1) -> None:
+    def feed(self, node: str, source: str, line: str, seen: str = "", count: int = 1,
+             role: str = "") -> None:
         for signature in self.catalog.classify(line):
             recovers = self.catalog.by_id[signature].recovers
             if recovers:
                 self.recoveries.record(node, recovers, seen, f"{source}: {clip(line, 160)}")
                 continue
-            hits = self._hits.setdefault((node, source, signature), _Hits())
+            named = self.catalog.named_object(signature, line)
+            hits = self._hits.setdefault((node, source, signature, named, role), _Hits())
             hits.count += count
             if seen and (not hits.first_seen or seen < hits.first_seen):
                 hits.first_seen = seen
@@ -195,25 +232,27 @@ class HitAggregator:
         for recovery in self.catalog.role_recoveries(role):
             self.recoveries.record(node, recovery.recovers, since, what)
 
-    def _judged(self) -> Iterator[tuple[str, str, str, _Hits, str]]:
-        for (node, source, signature), h in sorted(self._hits.items()):
+    def _judged(self) -> Iterator[tuple[tuple[str, str, str, tuple[str, str, str], str], _Hits, str]]:
+        for key, h in sorted(self._hits.items()):
+            node, source, signature, _, _ = key
             why = "" if source in STATE_SOURCES else stale_because(
                 self.now, self.window.of(signature), h.last_seen,
                 self.recoveries.first_after(node, signature, h.last_seen))
-            yield node, source, signature, h, why
+            yield key, h, why
 
     def facts(self) -> Iterator[dict[str, Any]]:
         """Current hits only: a stale hit must never make a finding."""
         kind = CATALOG["signature_hit"]
-        for node, source, signature, h, why in self._judged():
+        for (node, source, signature, (obj_kind, obj_ns, obj_name), role), h, why in self._judged():
             if not why:
                 yield kind.make(
                     node=node, signature=signature, source=source, cni=h.cni, count=h.count,
-                    first_seen=h.first_seen, last_seen=h.last_seen, sample=h.sample,
+                    first_seen=h.first_seen, last_seen=h.last_seen, sample=h.sample, role=role,
+                    object_kind=obj_kind, object_namespace=obj_ns, object_name=obj_name,
                 )
 
     def resolved(self) -> list[dict[str, Any]]:
         """Stale hits, for the report's "resolved earlier" list."""
         return [resolved_entry(source, node, f"Node/{node}" if node else "", signature, h.count, h.first_seen,
                                h.last_seen, h.sample, why)
-                for node, source, signature, h, why in self._judged() if why]
+                for (node, source, signature, _, _), h, why in self._judged() if why]
