@@ -285,6 +285,10 @@ CATALOG: dict[str, FactKind] = {
             first_seen=Field(S, "Timestamp of the first match, or ''."),
             last_seen=Field(S, "Timestamp of the last match, or ''."),
             sample=Field(S, "One matching line (truncated)."),
+            role=Field(S, "Networking role of the pod whose log it is (dns, ingress-controller...), or ''."),
+            object_kind=Field(S, "Kind of the API object the line names (Secret, Service, Ingress), or ''."),
+            object_namespace=Field(S, "Namespace of that object, or ''."),
+            object_name=Field(S, "Name of that object, or '' when the line names none."),
         ),
         _kind(
             "cni_config",

@@ -104,3 +104,16 @@ def test_duplicate_facts_are_stored_once() -> None:
     base.add(fact)
     base.add(dict(fact))
     assert len(base.facts) == 1
+
+
+def test_controller_log_hits_name_their_object_and_the_logging_role(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "ingress-nginx" / "ingress-nginx-controller-7d9f8-x2x4q" / "controller.log"
+    log.parent.mkdir(parents=True)
+    (tmp_path / "snapshot.yaml").write_text("format: kubetriage/v1\n")
+    log.write_text('W1125 10:20:00.1 7 controller.go:1468] Error getting SSL certificate "shop/shop-tls": local SSL '
+                   'certificate shop/shop-tls was not found. Using default certificate\n'
+                   'W1125 10:21:00.1 7 controller.go:1468] Error getting SSL certificate "blog/blog-tls": local SSL '
+                   'certificate blog/blog-tls was not found. Using default certificate\n')
+    hits = _facts(tmp_path).of_kind("signature_hit")
+    assert {(h["object_kind"], h["object_namespace"], h["object_name"], h["role"]) for h in hits} == {
+        ("Secret", "shop", "shop-tls", "ingress-controller"), ("Secret", "blog", "blog-tls", "ingress-controller")}

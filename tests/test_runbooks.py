@@ -91,8 +91,8 @@ def test_hostile_names_are_quoted_and_inert(tmp_path: Path) -> None:
                 bound.setdefault(pattern.alias, spec.filled(**{k: v for k, v in fields.items() if v is not None}))
     finding = Finding(id="x", rule_id="NET-X-001", severity="high", confidence="high", title="t",
                       summary="s", subjects=[f"Pod/{HOSTILE['namespace']}/{HOSTILE['name']}"], evidence=[],
-                      runbook="", matches=1, key=[HOSTILE["node"], HOSTILE["name"]],
-                      context={**bound, "key": [HOSTILE["node"], HOSTILE["name"]], "params": {}, "rule": {},
+                      runbook="", matches=1, key=list(HOSTILE.values()),
+                      context={**bound, "key": list(HOSTILE.values()), "params": {}, "rule": {},
                                "firings": [bound]})
     ran = 0
     for book in KNOWLEDGE.runbooks.values():
@@ -113,7 +113,7 @@ def test_hostile_names_are_quoted_and_inert(tmp_path: Path) -> None:
 def _user_runbook(tmp_path: Path, front: str, body: str = "## Meaning\n{{ finding.summary }}\n") -> Path:
     rules = tmp_path / "rules"
     (rules / "runbooks").mkdir(parents=True)
-    (rules / "NET-ING-001.yaml").write_text((ROOT / "rules" / "ingress" / "NET-ING-001.yaml").read_text())
+    (rules / "NET-ING-002.yaml").write_text((ROOT / "rules" / "ingress" / "NET-ING-002.yaml").read_text())
     (rules / "runbooks" / "ingress-backend-missing.md").write_text(f"---\n{front}---\n{body}")
     return rules
 
@@ -128,7 +128,7 @@ BASE = ("id: ingress-backend-missing\ntitle: Fix it\nsteps:\n"
     (BASE + "    run: kubectl get svc {{ backend.servce | shell_quote }}\n", "x",
      "E122 reads backend.servce: ingress_backend has no field 'servce'"),
     (BASE + "    run: kubectl get svc {{ pod.name | shell_quote }}\n", "x",
-     "E122 reads ['pod'], which NET-ING-001 does not bind in every finding"),
+     "E122 reads ['pod'], which NET-ING-002 does not bind in every finding"),
     (BASE.replace("read-only", "disruptive") + "    run: kubectl delete svc x\n", "x",
      "ingress-backend-missing.md:5:5: E121 step 'look' changes the cluster (disruptive): it needs a verify "
      "command and a rollback"),

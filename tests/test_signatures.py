@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from kubetriage.errors import RuleValidationError
 from kubetriage.normalize.signatures import SignatureCatalog
 
 CATALOG = SignatureCatalog.load()
@@ -41,3 +44,30 @@ def test_klog_structured_line_with_escaped_quotes() -> None:
             r'type=\"calico\" failed (add): stat /var/lib/calico/nodename: no such file or directory\"')
     assert CATALOG.classify(line) == ["calico-node-not-running"]
     assert CATALOG.cni_of(line) == "calico"
+
+
+@pytest.mark.parametrize(("line", "named"), [
+    ('W1104 16:56:04.503448       7 controller.go:1270] Error getting SSL certificate "prod/grafana-tls": local SSL '
+     'certificate prod/grafana-tls was not found. Using default certificate', ("Secret", "prod", "grafana-tls")),
+    ("using default certificate due to an error reading secret 'ms-some-service-cert' on ingress "
+     "'default/ms-some-service': secret \"ms-some-service-cert\" not found",
+     ("Secret", "default", "ms-some-service-cert")),
+    ('time="2022-03-01T09:48:49Z" level=error msg="Skipping service: no endpoints found" providerName=kubernetes '
+     'ingress=vscode serviceName=vscode servicePort="&ServiceBackendPort{Name:,Number:80,}" namespace=default',
+     ("Service", "default", "vscode")),
+    ('{"caller":"service.go:143","error":"no available IPs","level":"error","msg":"IP allocation failed",'
+     '"op":"allocateIPs","ts":"2025-04-28T14:11:38Z"}', ("", "", "")),
+])
+def test_controller_lines_name_their_object(line: str, named: tuple[str, str, str]) -> None:
+    (signature,) = CATALOG.classify(line)
+    assert CATALOG.named_object(signature, line) == named
+
+
+def test_named_groups_need_an_object_kind(tmp_path: Path) -> None:
+    (tmp_path / "signatures").mkdir()
+    (tmp_path / "signatures" / "team.yaml").write_text(
+        "signatures:\n  - id: team-thing\n    patterns:\n      - 'lost (?P<object>\\S+)'\n")
+    with pytest.raises(RuleValidationError) as raised:
+        SignatureCatalog.load([tmp_path])
+    assert "team.yaml:4:9: E100 named groups must be ['name', 'namespace', 'object'] and need object_kind" in str(
+        raised.value)

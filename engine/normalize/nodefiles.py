@@ -11,6 +11,7 @@ from typing import Any
 from kubetriage.bundle import PodLog
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import line_time
+from kubetriage.normalize.roles import detect_role
 from kubetriage.normalize.scope import Scope
 
 _LOG_SOURCES = {"kubelet.log": "kubelet-log", "containerd.log": "containerd-log",
@@ -29,8 +30,9 @@ def scan_pod_log(log: PodLog, scope: Scope) -> str:
     previous container precedes its termination, so that moment dates its leading undated lines."""
     node = scope.pod_nodes.get((log.namespace, log.pod), "")
     ended = scope.terminated.get((log.namespace, log.pod, log.container), "") if log.previous else ""
+    role = detect_role(log.pod, [log.container, log.namespace])
     for line, seen in _dated(log.lines, scope.now, ended):
-        scope.hits.feed(node, "pod-log", line, seen)
+        scope.hits.feed(node, "pod-log", line, seen, role=role)
     return log.path
 
 

@@ -5,7 +5,10 @@ signature lists regexes for stable fragments of a real error string (see
 ``rules/signatures/*.yaml``, schema ``signature.v1.json``), plus lines that must
 and must not match, which loading checks (so ``rules lint`` does). A signature with
 ``recovers`` is a success line: it never becomes a hit, it marks the moment the signatures it
-lists stopped on its node (see ``kubetriage.normalize.currency``).
+lists stopped on its node (see ``kubetriage.normalize.currency``). A controller's line names
+the API object it is about (a Secret, a Service, an Ingress): named groups ``object``
+(``namespace/name``), ``namespace`` and ``name`` capture it, so rules can make that object the
+subject even when the controller's view differs from what the API shows.
 
 Patterns are compiled with the ``regex`` module, which accepts what a combined prefilter
 needs (a ``(?i)`` inside, a group name used by two signatures) and takes a timeout. Lines are
@@ -45,6 +48,7 @@ MAX_LINE = 16_384
 MATCH_SECONDS = 0.25
 PROBE_SECONDS = 1.0
 _FLAGS = regex.IGNORECASE | regex.VERSION0
+_OBJECT_GROUPS = {"object", "namespace", "name"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,18 @@ class Signature:
     recovers: tuple[str, ...] = ()
     #: a Ready pod of this networking role on the node is the same recovery, at its Ready transition
     role: str = ""
+    object_kind: str = ""  # kind of the API object its lines name (Secret, Service...), or ''
+
+    def named_object(self, line: str) -> tuple[str, str]:
+        """(namespace, name) of the object ``line`` names, from the first pattern that names one."""
+        for pattern in self.patterns:
+            found = _search(pattern, line, MATCH_SECONDS) if not self.builtin else pattern.search(line)
+            groups = found.groupdict() if found else {}
+            namespace, _, name = (groups.get("object") or "").rpartition("/")
+            name = groups.get("name") or name
+            if name:
+                return groups.get("namespace") or namespace, name
+        return "", ""
 
     def matches(self, line: str) -> bool:
         """Whether a pattern is found in ``line``; a pack's pattern raises TimeoutError past
@@ -105,6 +121,12 @@ class SignatureCatalog:
             if hits:
                 return hits
         return []
+
+    def named_object(self, signature: str, line: str) -> tuple[str, str, str]:
+        """(kind, namespace, name) of the API object a line of ``signature`` names, or empties."""
+        sig = self.by_id[signature]
+        namespace, name = sig.named_object(line[:MAX_LINE]) if sig.object_kind else ("", "")
+        return (sig.object_kind if name else "", namespace, name)
 
     def role_recoveries(self, role: str) -> list[Signature]:
         """Recovery signatures that a Ready pod of ``role`` stands for."""
@@ -171,6 +193,12 @@ def _load_file(path: Path, builtin: bool, problems: list[Problem]
             compiled = _compile(text, doc, (*here, "patterns", i), problems)
             if compiled is not None:
                 patterns.append(compiled)
+        for i, pattern in enumerate(patterns):
+            unknown = set(pattern.groupindex) - _OBJECT_GROUPS
+            if unknown or (pattern.groupindex and not entry.get("object_kind")):
+                problems.append(doc.problem(
+                    "E100", f"named groups must be {sorted(_OBJECT_GROUPS)} and need object_kind "
+                            f"(found {sorted(pattern.groupindex)})", (*here, "patterns", i)))
         if len(problems) > before:
             continue
         tests = entry["tests"]
@@ -180,7 +208,8 @@ def _load_file(path: Path, builtin: bool, problems: list[Problem]
             references=tuple(entry.get("references", ())), match_examples=tuple(tests["match"]),
             no_match_examples=tuple(tests.get("no_match", ())), fallback=entry.get("fallback", False),
             path=str(path), overrides=entry.get("overrides", False), builtin=builtin,
-            recovers=tuple(entry.get("recovers", ())), role=entry.get("role", ""))
+            recovers=tuple(entry.get("recovers", ())), role=entry.get("role", ""),
+            object_kind=entry.get("object_kind", ""))
         problems += _check_examples(sig, doc, here)
         yield sig, doc, here
 
@@ -244,16 +273,18 @@ class HitAggregator:
     def __init__(self, catalog: SignatureCatalog, now: datetime, window: EvidenceWindow | None = None) -> None:
         self.catalog, self.now, self.window = catalog, now, window or EvidenceWindow()
         self.recoveries = Recoveries()
-        self._hits: dict[tuple[str, str, str], _Hits] = {}
+        self._hits: dict[tuple[str, str, str, tuple[str, str, str], str], _Hits] = {}
         self.timeouts: Counter[str] = Counter()  # signature id -> lines it ran out of time on
 
-    def feed(self, node: str, source: str, line: str, seen: str = "", count: int = 1) -> None:
+    def feed(self, node: str, source: str, line: str, seen: str = "", count: int = 1,
+             role: str = "") -> None:
         for signature in self.catalog.classify(line, self.timeouts):
             recovers = self.catalog.by_id[signature].recovers
             if recovers:
                 self.recoveries.record(node, recovers, seen, f"{source}: {clip(line, 160)}")
                 continue
-            hits = self._hits.setdefault((node, source, signature), _Hits())
+            named = self.catalog.named_object(signature, line)
+            hits = self._hits.setdefault((node, source, signature, named, role), _Hits())
             hits.count += count
             if seen and (not hits.first_seen or seen < hits.first_seen):
                 hits.first_seen = seen
@@ -266,25 +297,27 @@ class HitAggregator:
         for recovery in self.catalog.role_recoveries(role):
             self.recoveries.record(node, recovery.recovers, since, what)
 
-    def _judged(self) -> Iterator[tuple[str, str, str, _Hits, str]]:
-        for (node, source, signature), h in sorted(self._hits.items()):
+    def _judged(self) -> Iterator[tuple[tuple[str, str, str, tuple[str, str, str], str], _Hits, str]]:
+        for key, h in sorted(self._hits.items()):
+            node, source, signature, _, _ = key
             why = "" if source in STATE_SOURCES else stale_because(
                 self.now, self.window.of(signature), h.last_seen,
                 self.recoveries.first_after(node, signature, h.last_seen))
-            yield node, source, signature, h, why
+            yield key, h, why
 
     def facts(self) -> Iterator[dict[str, Any]]:
         """Current hits only: a stale hit must never make a finding."""
         kind = CATALOG["signature_hit"]
-        for node, source, signature, h, why in self._judged():
+        for (node, source, signature, (obj_kind, obj_ns, obj_name), role), h, why in self._judged():
             if not why:
                 yield kind.make(
                     node=node, signature=signature, source=source, cni=h.cni, count=h.count,
-                    first_seen=h.first_seen, last_seen=h.last_seen, sample=h.sample,
+                    first_seen=h.first_seen, last_seen=h.last_seen, sample=h.sample, role=role,
+                    object_kind=obj_kind, object_namespace=obj_ns, object_name=obj_name,
                 )
 
     def resolved(self) -> list[dict[str, Any]]:
         """Stale hits, for the report's "resolved earlier" list."""
         return [resolved_entry(source, node, f"Node/{node}" if node else "", signature, h.count, h.first_seen,
                                h.last_seen, h.sample, why)
-                for node, source, signature, h, why in self._judged() if why]
+                for (node, source, signature, _, _), h, why in self._judged() if why]

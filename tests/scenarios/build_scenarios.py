@@ -640,6 +640,38 @@ def dns_upstream(c: Cluster) -> list[Obj]:
     return [{"rule": "NET-DNS-003", "root_cause": True}]
 
 
+def dns_apiserver_unreachable(c: Cluster) -> list[Obj]:
+    findings = dns_down(c)
+    for pod in c.pods_of("kube-system", "kube-dns"):
+        c.logs[f"kube-system/{pod['metadata']['name']}/coredns.log"] = [
+            f"E1125 10:{m:02d}:31.949036       1 reflector.go:126] pkg/mod/k8s.io/client-go@v11.0.0+incompatible/"
+            f"tools/cache/reflector.go:94: Failed to list *v1.{kind}: Get https://10.43.0.1:443/api/v1/"
+            f"{kind.lower()}s?limit=500&resourceVersion=0: dial tcp 10.43.0.1:443: i/o timeout"
+            for m in range(20, 30) for kind in ("Service", "Namespace")]
+    findings[0]["root_cause"] = False
+    return [{"rule": "NET-DNS-004", "root_cause": True}, *findings]
+
+
+def tls_secret_not_in_controller_store(c: Cluster) -> list[Obj]:
+    """The API has the Secret; the controller cannot read it (its RBAC or watch namespace)."""
+    for pod in c.pods_of("ingress-nginx", "ingress-nginx"):
+        c.logs[f"ingress-nginx/{pod['metadata']['name']}/controller.log"] = [
+            f'W1125 10:{m:02d}:04.503448       7 controller.go:1270] Error getting SSL certificate "shop/shop-tls": '
+            "local SSL certificate shop/shop-tls was not found. Using default certificate" for m in range(10, 30)]
+    return [{"rule": "NET-ING-004", "root_cause": True}]
+
+
+def lb_pool_exhausted_log(c: Cluster) -> list[Obj]:
+    """MetalLB's controller log says it, no event does (events expire after an hour)."""
+    lb_no_implementation(c)
+    c.deployments.append(synth.deployment("metallb-system", "controller", "quay.io/metallb/controller:v0.14.8",
+                                          replicas=1, ready=1))
+    c.logs["metallb-system/controller-5f98465b6b-9xk2p/controller.log"] = [
+        f'{{"caller":"service.go:143","error":"no available IPs","level":"error","msg":"IP allocation failed",'
+        f'"op":"allocateIPs","ts":"2026-11-25T10:{m:02d}:38Z"}}' for m in range(10, 30)]
+    return [{"rule": "NET-LB-003", "root_cause": True}, {"rule": "NET-LB-001", "root_cause": False}]
+
+
 def policy_blocks_ingress(c: Cluster) -> list[Obj]:
     c.policy("shop-default-deny", {"podSelector": {}, "policyTypes": ["Ingress"],
                                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]})
@@ -698,6 +730,9 @@ SINGLE: dict[str, tuple[str, Fault]] = {
     "dns-loop": ("rke2", dns_loop), "dns-loop-kubeadm": ("kubeadm", dns_loop), "dns-upstream": ("k3s", dns_upstream),
     "netpol-blocks-ingress": ("kubeadm", policy_blocks_ingress),
     "netpol-blocks-dns": ("rke2", policy_blocks_dns),
+    "dns-apiserver-unreachable": ("rke2", dns_apiserver_unreachable),
+    "tls-secret-not-in-controller-store": ("rke2", tls_secret_not_in_controller_store),
+    "lb-pool-exhausted-log": ("kubeadm", lb_pool_exhausted_log),
 }
 MULTI: dict[str, tuple[str, list[Fault]]] = {
     "multi-cni-and-tls": ("rke2", [cni_agent_down, cert_expired]),
