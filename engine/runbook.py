@@ -26,7 +26,7 @@ from kubetriage.catalog import CATALOG
 from kubetriage.errors import Problem, RuleValidationError
 from kubetriage.schema import check as check_schema
 from kubetriage.templates import ENV, attributes_used, names_used, render
-from kubetriage.yamlsource import LocatedDoc, parse_located
+from kubetriage.yamlsource import LocatedDoc, parse_located, read_text
 
 COMMANDS = ("run", "verify", "rollback")
 RISKS = ("read-only", "disruptive", "destructive")
@@ -138,7 +138,9 @@ def load_runbooks(extra_dirs: Sequence[Path] = ()) -> dict[str, Runbook]:
 
 
 def _load(path: Path, problems: list[Problem]) -> Runbook | None:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, problems)
+    if text is None:
+        return None
     if not text.startswith("---\n") or "\n---\n" not in text[4:]:
         problems.append(Problem(str(path), 1, 1, "E120", "a runbook starts with YAML front-matter between "
                                                          "'---' lines"))
