@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell find pyproject.toml third_party \( -name build -o -name '*.egg-info' -o -name __pycache__ \) \
   -prune -o -type f -print | LC_ALL=C sort | xargs cat | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-debian13 image lint bench clean system-deps test-system-deps
+.PHONY: demo test test-fast test-debian13 image lint bench clean system-deps test-system-deps
 
 # Debian packages: a C compiler (durable_rules is built from third_party/); for the tests, a real
 # OpenSSH sshd, a static busybox to fill the fake nodes' chroots, and Chromium for the HTML report.
@@ -69,6 +69,10 @@ test-debian13:
 image: $(STAMP)
 	$(call apt_ensure,debootstrap)
 	tests/distro/image.sh $(BIN)/kubetriage
+
+# The edit loop (under a minute): no sshd, Chromium, network namespaces or CLI-subprocess tables.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not (slow or sshd or chromium or netns or bench)"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

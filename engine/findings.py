@@ -9,7 +9,7 @@ A finding explains another when its rule lists the other's rule in
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +110,7 @@ def _finding(rule: Rule, key: list[Any], members: list[Firing], params: dict[str
     first = members[0].bindings
     base = {"params": params, "rule": {"id": rule.id, "title": rule.title}, "key": key,
             "firings": [m.bindings for m in members]}
-    subjects = list(dict.fromkeys(s for line in _collect(rule.subjects, members, base) for s in line.split()))
+    subjects = _collect(rule.subjects, members, base, _subject)
     evidence = _collect(rule.evidence, members, base)
     if len(evidence) > MAX_EVIDENCE:
         evidence = [*evidence[:MAX_EVIDENCE], f"… and {len(evidence) - MAX_EVIDENCE} more lines"]
@@ -118,19 +118,29 @@ def _finding(rule: Rule, key: list[Any], members: list[Firing], params: dict[str
     return Finding(
         id=f"{rule.id}-{digest}", rule_id=rule.id, severity=rule.severity,
         confidence=rule.confidence, title=rule.title,
-        summary=" ".join(render(rule.summary, {**base, **first}).split()),
+        summary=_line(render(rule.summary, {**base, **first})),
         subjects=subjects, evidence=evidence, runbook=rule.runbook, matches=len(members),
         key=key, context={**base, **first},
     )
 
 
-def _collect(templates: list[str], members: list[Firing], base: dict[str, Any]) -> list[str]:
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _subject(text: str) -> str:
+    """A subject is one ``Kind/namespace/name``, kept whole (never split at a space in a name)."""
+    return text.strip()
+
+
+def _collect(templates: list[str], members: list[Firing], base: dict[str, Any],
+             tidy: Callable[[str], str] = _line) -> list[str]:
     """Render each template for each firing that binds every alias it uses; keep unique lines."""
     seen: dict[str, None] = {}
     for member in members:
         for source in templates:
             if names_used(source) - set(base) <= member.bindings.keys():
-                line = " ".join(render(source, {**base, **member.bindings}).split())
+                line = tidy(render(source, {**base, **member.bindings}))
                 if line:
                     seen.setdefault(line)
     return list(seen)
