@@ -2,32 +2,33 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Reinstall when the dependencies or the vendored durable_rules change.
+STAMP := $(VENV)/.installed-$(shell find pyproject.toml third_party \( -name build -o -name '*.egg-info' -o -name __pycache__ \) \
+  -prune -o -type f -print | LC_ALL=C sort | xargs cat | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean system-deps test-system-deps
+.PHONY: demo test test-fast test-debian13 image lint bench clean system-deps test-system-deps
 
-# Another apt may be running (unattended upgrades, a parallel build): install waits for the dpkg
-# lock; update, which does not honour that timeout for its list lock, is retried for 10 minutes.
-APT_GET := apt-get -o DPkg::Lock::Timeout=600
-APT_UPDATE := n=0; until $(APT_GET) update -qq; do n=$$((n+1)); [ $$n -lt 120 ] || exit 1; \
-	echo "apt is busy: retrying in 5 s" >&2; sleep 5; done
-
-# Debian packages: a C compiler (durable_rules ships no wheels); for the tests, a real OpenSSH
-# sshd, a static busybox to fill the fake nodes' chroots, and Chromium for the HTML report.
+# Debian packages: a C compiler (durable_rules is built from third_party/); for the tests, a real
+# OpenSSH sshd, a static busybox to fill the fake nodes' chroots, and Chromium for the HTML report.
 define apt_ensure
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(APT_UPDATE); \
-	  DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(call apt_install,$$missing); fi
 endef
 
-# For a package whose absence was detected by another check (not by dpkg).
-apt_ensure_now = { $(APT_UPDATE); DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends $(1) >/dev/null; }
+# apt may be busy (another install, unattended upgrades): wait for its lock instead of failing.
+apt_install = for try in $$(seq 60); do \
+	  out=$$( { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); } 2>&1 ) \
+	    && break; \
+	  case "$$out" in *"Could not get lock"*|*"Unable to lock"*) ;; *) echo "$$out" >&2; exit 1;; esac; \
+	  [ $$try -lt 60 ] || { echo "apt stayed locked for 10 minutes" >&2; exit 1; }; \
+	  echo "apt is locked by another process: waiting" >&2; sleep 10; \
+	done
 
 system-deps:
 	$(call apt_ensure,gcc libc6-dev)
-	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || $(call apt_ensure_now,python3-venv)
+	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { $(call apt_install,python3-venv); }
 	@$(PYTHON) -c "import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
-	  || $(call apt_ensure_now,python3-dev)
+	  || { $(call apt_install,python3-dev); }
 
 test-system-deps: system-deps
 	$(call apt_ensure,openssh-server openssh-client busybox-static chromium)
@@ -35,7 +36,8 @@ test-system-deps: system-deps
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet ./third_party/durable_rules -e '.[test]'
+	$(BIN)/python third_party/durable_rules/selfcheck.py
 	touch $@
 
 demo: $(STAMP)
@@ -44,12 +46,12 @@ demo: $(STAMP)
 # mypy cannot follow setuptools' package-dir mapping (engine/ -> kubetriage), so it checks
 # a tree of symlinks with the installed layout.
 lint: $(STAMP)
-	$(BIN)/ruff check engine collectors tests bench examples
+	$(BIN)/ruff check engine collectors tests bench examples third_party/durable_rules/selfcheck.py
 	rm -rf build/typecheck && mkdir -p build/typecheck
 	cp -rs $(CURDIR)/engine build/typecheck/kubetriage
 	ln -s $(CURDIR)/collectors build/typecheck/kubetriage/collectors
 	$(BIN)/mypy -p kubetriage
-	$(BIN)/mypy tests bench examples
+	$(BIN)/mypy tests bench examples third_party/durable_rules/selfcheck.py
 
 test: lint test-system-deps
 	$(BIN)/kubetriage rules lint
@@ -57,6 +59,20 @@ test: lint test-system-deps
 	@# /run, network namespaces) and time-bounded subprocesses that starve when runs pile up.
 	flock /tmp/kubetriage-tests.lock $(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+# `make demo` and the engine and rule tests on Debian 13 (Python 3.13, GCC 14) in a debootstrap root.
+test-debian13:
+	$(call apt_ensure,debootstrap)
+	tests/distro/debian13.sh
+
+# The Dockerfile's two stages built as chroots of Debian 13 roots; the demo runs in the result.
+image: $(STAMP)
+	$(call apt_ensure,debootstrap)
+	tests/distro/image.sh $(BIN)/kubetriage
+
+# The edit loop (under a minute): no sshd, Chromium, network namespaces or CLI-subprocess tables.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not (slow or sshd or chromium or netns or bench)"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -35,19 +35,25 @@ def _write_list(path: Path, objects: Iterable[dict[str, Any]]) -> None:
         f.write('\n    ],\n    "kind": "List",\n    "metadata": {"resourceVersion": ""}\n}\n')
 
 
-def write_snapshot(bundle: Bundle, out: Path) -> None:
-    """Stream every resource, node file and pod log of ``bundle`` into ``out``."""
+def write_snapshot(bundle: Bundle, out: Path) -> list[str]:
+    """Stream every resource, node file and pod log of ``bundle`` into ``out``; returns the
+    sources written (as coverage names them: ``api/pods``, ``nodes/worker-1/kubelet.log``)."""
+    written = []
     for resource in RESOURCES:
         if resource == "endpoints" and bundle.has_resource("endpointslices"):
             continue  # EndpointSlices supersede v1 Endpoints
         path = out / "api" / f"{resource}.json"
         _write_list(path, bundle.objects(resource))
-        if not bundle.has_resource(resource):
+        if bundle.has_resource(resource):
+            written.append(f"api/{resource}")
+        else:
             path.unlink()
     for node in bundle.node_files():
         for name, lines in node.logs.items():
             _write_lines(out / "nodes" / node.node / name, lines)
+            written.append(f"nodes/{node.node}/{name}")
         for name, files in node.dirs.items():
+            written.append(f"nodes/{node.node}/{name}")
             directory = out / "nodes" / node.node / name
             directory.mkdir(parents=True, exist_ok=True)  # an empty dir is evidence too
             for file_name, text in files.items():
@@ -57,6 +63,7 @@ def write_snapshot(bundle: Bundle, out: Path) -> None:
     meta = {"format": "kubetriage/v1", "cluster": bundle.meta.cluster,
             "collected_at": bundle.meta.collected_at, "errors": [e.as_dict() for e in bundle.errors]}
     (out / "snapshot.yaml").write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")
+    return written
 
 
 def _write_lines(path: Path, lines: Iterable[str]) -> None:

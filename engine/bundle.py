@@ -28,6 +28,9 @@ RESOURCES = (
     "events",
 )
 
+#: Resources that are not namespaced (read whole even when a namespace is selected).
+CLUSTER_SCOPED = frozenset({"nodes", "ingressclasses", "namespaces"})
+
 #: Per-node files (DESIGN §3); ``cni`` and ``ipam`` are directories.
 NODE_LOGS = ("kubelet.log", "containerd.log", "kernel.log")
 NODE_DIRS = ("cni", "ipam")
@@ -43,6 +46,38 @@ class CollectionError:
 
     def as_dict(self) -> dict[str, str]:
         return {"source": self.source, "target": self.target, "message": self.message}
+
+
+@dataclass
+class ItemErrors:
+    """Errors about single items of one source: the first few in full, then a count, so one
+    broken generator cannot bury the coverage report under a million lines."""
+
+    errors: list[CollectionError]
+    source: str
+    target: str
+    shown: int = 10
+    hidden: int = 0
+
+    def add(self, message: str) -> None:
+        if self.shown:
+            self.shown -= 1
+            self.errors.append(CollectionError(self.source, self.target, message))
+        else:
+            self.hidden += 1
+
+    def close(self) -> None:
+        if self.hidden:
+            self.errors.append(CollectionError(self.source, self.target, f"{self.hidden} more item(s) skipped"))
+            self.hidden = 0
+
+
+def too_little(collected: Iterable[str]) -> str:
+    """Why nothing can be judged from what was collected ('' when something can): a triage needs
+    the nodes or the pods, from the API or from the nodes' own files (DESIGN §5, exit code 3)."""
+    if any(source in ("api/nodes", "api/pods") or source.startswith("nodes/") for source in collected):
+        return ""
+    return "neither nodes nor pods were collected (not from the API, not from any node's files)"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The ``kubetriage`` command line (also ``kubectl triage`` as a kubectl plugin).
 
 Exit codes: 0 no finding at or above --fail-on, 1 findings (or failing rule
-tests / lint problems), 2 usage or internal error.
+tests / lint problems), 2 usage or internal error, 3 nothing or too little was
+collected to judge (see ``bundle.too_little``): an empty triage never looks healthy.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kubetriage import __version__
-from kubetriage.bundle import Bundle
+from kubetriage.bundle import Bundle, too_little
 from kubetriage.catalog import CATALOG
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.collectors.writer import prepare_directory, write_snapshot
@@ -46,7 +47,7 @@ from kubetriage.scaffold import scaffold
 from kubetriage.schema import SCHEMAS, schema
 from kubetriage.triage import TriageReport, evaluable, resolve_now, triage
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_TOO_LITTLE = 0, 1, 2, 3
 
 _RULES_OPTION = click.option(
     "--rules", "rule_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
@@ -124,7 +125,8 @@ def _live_options(func: Any) -> Any:
                      help="Kubeconfig file (default: $KUBECONFIG, which may list several, "
                           "or ~/.kube/config)."),
         click.option("--context", help="Kubeconfig context (default: the current one)."),
-        click.option("-n", "--namespace", help="Only this namespace (cluster-scoped kinds are always read)."),
+        click.option("-n", "--namespace", help="Only this namespace (cluster-scoped kinds are always read); "
+                                               "with --snapshot, only its objects and pod logs are read."),
         click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces (the default)."),
         click.option("--in-cluster", is_flag=True,
                      help="Use the pod's ServiceAccount (when run in a cluster)."),
@@ -232,7 +234,7 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
     if snapshot is not None:
         if ssh:
             raise click.UsageError("--ssh reads a live cluster's nodes; it cannot be combined with --snapshot")
-        yield SnapshotBundle(snapshot)
+        yield SnapshotBundle(snapshot, None if live["all_namespaces"] else live["namespace"])
         return
     from kubetriage.collectors.kube import ApiSettings, LiveBundle, api_client  # kubernetes is slow to import
 
@@ -326,9 +328,18 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
             runbook_file.write_text(incident_markdown(build_incident(report, setup.knowledge)), encoding="utf-8")
         except OSError as exc:
             raise KubetriageError(f"cannot write the runbook to {runbook_file}: {exc.strerror}") from None
+    _exit_if_too_little(report.too_little)
     threshold = -1 if fail_on == "never" else SEVERITIES.index(fail_on)
     failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+def _exit_if_too_little(reason: str) -> None:
+    """Exit 3, loudly, when nothing could be judged: that must never look like a healthy cluster."""
+    if reason:
+        click.echo(click.style(f"kubetriage: NOTHING TO JUDGE: {reason}. No finding does not mean healthy; "
+                               "see the coverage errors above.", fg="red", bold=True), err=True)
+        sys.exit(EXIT_TOO_LITTLE)
 
 
 @main.command("collect")
@@ -350,10 +361,11 @@ def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -
     prepare_directory(out, force)
     _apply_ssh_defaults(live, load_config(config_path))
     with _open_bundle(None, live) as bundle:
-        write_snapshot(bundle, out)
+        written = write_snapshot(bundle, out)
     for error in bundle.errors:
         _echo(f"kubetriage: could not collect {error.target}: {error.message}", err=True)
     _echo(f"snapshot written to {out}", err=True)
+    _exit_if_too_little(too_little(written))
 
 
 @main.group("runbook", invoke_without_command=True)
@@ -381,13 +393,15 @@ def runbook_group(ctx: click.Context, /, snapshot: Path | None, output: str, rul
     if ctx.invoked_subcommand is not None:
         return
     setup = _setup(config_path, rule_dirs, disable)
-    incident = build_incident(_triage(setup, snapshot, now, "durable", live), setup.knowledge)
+    report = _triage(setup, snapshot, now, "durable", live)
+    incident = build_incident(report, setup.knowledge)
     if output == "html":
         _echo(incident_html(incident), nl=False)
     elif output == "json":
         _echo(json.dumps(incident.as_dict(), indent=2))
     else:
         _echo(incident_markdown(incident), nl=False)
+    _exit_if_too_little(report.too_little)
 
 
 @runbook_group.command("show")

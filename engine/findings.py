@@ -9,7 +9,7 @@ A finding explains another when its rule lists the other's rule in
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,7 @@ def _finding(rule: Rule, key: list[Any], members: list[Firing], params: dict[str
     first = members[0].bindings
     base = {"params": params, "rule": {"id": rule.id, "title": rule.title}, "key": key,
             "firings": [m.bindings for m in members]}
-    subjects = list(dict.fromkeys(s for line in _collect(rule, "subjects", members, base) for s in line.split()))
+    subjects = _collect(rule, "subjects", members, base, _subject)
     evidence = _collect(rule, "evidence", members, base)
     if len(evidence) > MAX_EVIDENCE:
         evidence = [*evidence[:MAX_EVIDENCE], f"… and {len(evidence) - MAX_EVIDENCE} more lines"]
@@ -125,22 +125,33 @@ def _finding(rule: Rule, key: list[Any], members: list[Firing], params: dict[str
     )
 
 
-def _collect(rule: Rule, part: str, members: list[Firing], base: dict[str, Any]) -> list[str]:
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _subject(text: str) -> str:
+    """A subject is one ``Kind/namespace/name``, kept whole (never split at a space in a name)."""
+    return text.strip()
+
+
+def _collect(rule: Rule, part: str, members: list[Firing], base: dict[str, Any],
+             tidy: Callable[[str], str] = _line) -> list[str]:
     """Render each template for each firing that binds every alias it uses; keep unique lines."""
     seen: dict[str, None] = {}
     for member in members:
         for i, source in enumerate(getattr(rule, part)):
             if names_used(source) - set(base) <= member.bindings.keys():
-                line = _render(rule, ("conclusion", part, i), source, {**base, **member.bindings})
+                line = _render(rule, ("conclusion", part, i), source, {**base, **member.bindings}, tidy)
                 if line:
                     seen.setdefault(line)
     return list(seen)
 
 
-def _render(rule: Rule, keys: tuple[Any, ...], source: str, context: dict[str, Any]) -> str:
+def _render(rule: Rule, keys: tuple[Any, ...], source: str, context: dict[str, Any],
+            tidy: Callable[[str], str] = _line) -> str:
     """One line of a finding; a template that fails is an authoring error located in the rule."""
     try:
-        return " ".join(render(source, context).split())
+        return tidy(render(source, context))
     except TemplateFailure as exc:
         raise RuleValidationError([rule.problem("E113", f"template failed while rendering: {exc}", keys)]) from None
 

@@ -49,8 +49,11 @@ def _table(report: TriageReport, console: Console) -> None:
     console.print(Text.assemble(
         ("kubetriage", "bold"), _text(f" · cluster {data['cluster'] or '(unnamed)'}"),
         _text(f" · collected {data['collected_at'] or 'now'} · {data['rules_evaluated']} rules evaluated")))
+    if report.too_little:
+        console.print(Text(f"Nothing to judge: {_text(report.too_little)}.", style="bold red"))
     if not report.findings:
-        console.print(Text("No findings.", style="bold green"))
+        console.print(Text("No findings." if not report.too_little else "No findings (nothing was seen).",
+                           style="bold green" if not report.too_little else "bold red"))
     else:
         ordered = [(n, f, depth) for n, (f, depth) in enumerate(tree(report.findings), 1)]
         table = Table(box=None, pad_edge=False, show_edge=False)

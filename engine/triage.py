@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from kubetriage.bundle import Bundle
+from kubetriage.bundle import Bundle, CollectionError, too_little
 from kubetriage.compiler import compile_rules
 from kubetriage.config import Exclusion
 from kubetriage.errors import KubetriageError
@@ -22,8 +22,9 @@ from kubetriage.facts import FactBase
 from kubetriage.findings import Finding, build_findings, link
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
-from kubetriage.normalize.common import parse_time
+from kubetriage.normalize.common import parse_time, rfc3339
 from kubetriage.normalize.currency import EvidenceWindow
+from kubetriage.normalize.shapes import checked
 from kubetriage.rulefile import Rule
 
 
@@ -38,6 +39,11 @@ class TriageReport:
     timings: dict[str, float] = field(default_factory=dict)
     suppressed: list[dict[str, str]] = field(default_factory=list)
 
+    @property
+    def too_little(self) -> str:
+        """Why this triage could judge nothing ('' when it could): DESIGN §5, exit code 3."""
+        return too_little(self.facts.collected)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "cluster": self.facts.cluster,
@@ -49,6 +55,7 @@ class TriageReport:
                 "missing": self.facts.missing,
                 "errors": [e.as_dict() for e in self.facts.errors],
                 "not_evaluated": self.not_evaluated,
+                "too_little": self.too_little or None,
             },
             "rules_evaluated": len(self.rules_evaluated),
             "suppressed": self.suppressed,
@@ -57,14 +64,44 @@ class TriageReport:
 
 
 def resolve_now(bundle: Bundle, override: str | None) -> datetime:
-    """``--now``, else the snapshot's collected_at, else (live) the current time."""
+    """``--now``, else collected_at (a live collection sets it), else the newest timestamp the
+    nodes and events hold, else the wall clock; the last two are said in coverage, because
+    only the first two give the same answer every time."""
     for label, text in (("--now", override), ("collected_at", bundle.meta.collected_at)):
         if text:
             moment = parse_time(text)
             if moment is None:
                 raise KubetriageError(f"{label}: {text!r} is not an RFC 3339 timestamp")
             return moment
-    return datetime.now(timezone.utc)
+    newest = max(_timestamps(bundle), default=None)
+    if newest is not None:
+        bundle.errors.append(CollectionError("snapshot", "snapshot.yaml", (
+            f"no collected_at: time-based rules evaluated at {rfc3339(newest)}, the newest timestamp in "
+            "api/nodes and api/events (pass --now to choose)")))
+        return newest
+    now = datetime.now(timezone.utc)
+    bundle.errors.append(CollectionError("snapshot", "snapshot.yaml", (
+        f"no collected_at and no timestamp in api/nodes or api/events: time-based rules evaluated at "
+        f"the current time, {rfc3339(now)} (pass --now for a repeatable answer)")))
+    return now
+
+
+def _timestamps(bundle: Bundle) -> Iterator[datetime]:
+    """Node heartbeats and transitions, and event times: when the cluster was last heard of."""
+    scratch: list[CollectionError] = []  # malformed objects are reported by the triage itself
+    for node in checked(bundle.objects("nodes"), "nodes", scratch):
+        for cond in (node.get("status") or {}).get("conditions") or []:
+            yield from _times(cond, "lastHeartbeatTime", "lastTransitionTime")
+    for event in checked(bundle.objects("events"), "events", scratch):
+        yield from _times(event, "lastTimestamp", "eventTime", "firstTimestamp")
+        yield from _times(event.get("series") or {}, "lastObservedTime")
+
+
+def _times(obj: dict[str, Any], *keys: str) -> Iterator[datetime]:
+    for key in keys:
+        moment = parse_time(obj.get(key) or "")
+        if moment is not None:
+            yield moment
 
 
 def evaluable(rules: list[Rule], facts: FactBase) -> tuple[list[Rule], list[dict[str, Any]]]:

@@ -25,6 +25,18 @@ HEALTHY = ROOT / "examples" / "healthy"
 RULE_COUNT = len(Knowledge.load().rules)
 
 
+#: Fixtures that need a part of the machine, and the markers that say so (`make test-fast` skips them).
+_NEEDS = {"lab": ("sshd", "root")}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, markers in _NEEDS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                for marker in markers:
+                    item.add_marker(marker)
+
+
 @pytest.fixture
 def outage_copy(tmp_path: Path) -> Path:
     """A writable copy of the outage snapshot, to break in place."""

@@ -141,10 +141,14 @@ def test_wrong_token_reports_every_gap(cluster: FakeApiServer, tmp_path: Path, k
     kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig", token="wrong")
     proc = kubetriage("triage", "--kubeconfig", kubeconfig, "-o", "json")
     report = json.loads(proc.stdout)
-    assert proc.returncode == 0 and report["findings"] == []
     assert all(e["message"].startswith("unauthorized") for e in report["coverage"]["errors"])
     assert report["rules_evaluated"] == 0 and len(report["coverage"]["not_evaluated"]) == RULE_COUNT
+    # Nothing was seen: exit 3 and say so, never a healthy-looking 0 (DESIGN §5).
+    assert proc.returncode == 3 and report["findings"] == [] and report["coverage"]["too_little"]
+    assert "NOTHING TO JUDGE" in proc.stderr
     assert "wrong" not in proc.stderr + proc.stdout
+    collected = kubetriage("collect", "-o", tmp_path / "snap", "--kubeconfig", kubeconfig)
+    assert collected.returncode == 3 and "NOTHING TO JUDGE" in collected.stderr
 
 
 def test_verbose_logs_each_api_call(cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:

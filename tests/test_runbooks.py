@@ -203,6 +203,7 @@ def test_runbook_json_and_show(kubetriage: Run) -> None:
     assert kubetriage("runbook", "show", "nope").returncode == 2
 
 
+@pytest.mark.chromium
 def test_html_report_in_headless_chromium(tmp_path: Path, kubetriage: Run) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "chromium is installed by `make test` (Debian package chromium)"

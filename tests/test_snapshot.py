@@ -11,11 +11,14 @@ import pytest
 from kubetriage import synth
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.errors import SnapshotError
+from kubetriage.knowledge import Knowledge
+from kubetriage.normalize.common import parse_time, rfc3339
+from kubetriage.triage import resolve_now, run_rules
 
 from .conftest import OUTAGE, Run, triage_json
 
 
-def _cluster_info_dump(source: Path, target: Path) -> Path:
+def cluster_info_dump(source: Path, target: Path) -> Path:
     """Lay out a snapshot the way `kubectl cluster-info dump --output-directory` does."""
     target.mkdir()
     (target / "nodes.json").write_text((source / "api" / "nodes.json").read_text())
@@ -45,7 +48,7 @@ def test_native_layout_streams_every_resource() -> None:
 
 
 def test_cluster_info_dump_is_detected_and_triaged(tmp_path: Path, kubetriage: Run) -> None:
-    dump = _cluster_info_dump(OUTAGE, tmp_path / "dump")
+    dump = cluster_info_dump(OUTAGE, tmp_path / "dump")
     bundle = SnapshotBundle(dump)
     assert len(list(bundle.objects("pods"))) == 10
     assert not bundle.has_resource("ingresses")
@@ -88,9 +91,17 @@ def test_not_a_snapshot(tmp_path: Path) -> None:
         SnapshotBundle(tmp_path)
 
 
-def test_bad_snapshot_yaml_names_file_and_line(outage_copy: Path) -> None:
+def test_bad_snapshot_yaml_is_a_located_error_and_the_triage_goes_on(outage_copy: Path) -> None:
     (outage_copy / "snapshot.yaml").write_text("format: kubetriage/v1\ncluster: [unclosed\n")
-    with pytest.raises(SnapshotError, match=r"snapshot.yaml:3:1: invalid YAML"):
+    bundle = SnapshotBundle(outage_copy)
+    (error,) = bundle.errors
+    assert (error.target, error.message[:30]) == ("snapshot.yaml", "line 3, column 1: invalid YAML")
+    assert bundle.meta.cluster == "" and len(list(bundle.objects("pods"))) == 10
+
+
+def test_unknown_snapshot_format_is_refused(outage_copy: Path) -> None:
+    (outage_copy / "snapshot.yaml").write_text("format: kubetriage/v9\n")
+    with pytest.raises(SnapshotError, match=r"unsupported format 'kubetriage/v9'"):
         SnapshotBundle(outage_copy)
 
 
@@ -103,3 +114,30 @@ def test_tls_key_is_never_kept(outage_copy: Path) -> None:
     (secret,) = SnapshotBundle(outage_copy).objects("secrets")
     assert secret["data"]["tls.key"] is None
     assert secret["data"]["tls.crt"]
+
+
+def test_namespace_option_is_honoured_with_a_snapshot(kubetriage: Run) -> None:
+    report = triage_json(kubetriage, OUTAGE, "-n", "shop")
+    namespaced = [s.split("/") for f in report["findings"] for s in f["subjects"] if s.count("/") == 2]
+    assert namespaced and {ns for _, ns, _ in namespaced} == {"shop"}
+    bundle = SnapshotBundle(OUTAGE, namespace="shop")
+    assert {p["metadata"]["namespace"] for p in bundle.objects("pods")} == {"shop"}
+    assert len(list(bundle.objects("nodes"))) == 3  # cluster-scoped: always read
+
+
+def test_without_collected_at_the_newest_timestamp_is_used_and_said(outage_copy: Path) -> None:
+    (outage_copy / "snapshot.yaml").write_text("cluster: rke2-prod\n")
+    bundle = SnapshotBundle(outage_copy)
+    now = resolve_now(bundle, None)
+    events = json.loads((OUTAGE / "api" / "events.json").read_text())["items"]
+    assert now == max(filter(None, (parse_time(e["lastTimestamp"]) for e in events)))  # never the wall clock
+    (note,) = bundle.errors
+    assert note.target == "snapshot.yaml" and f"evaluated at {rfc3339(now)}" in note.message
+
+
+def test_a_subject_is_never_split_at_a_space() -> None:
+    rules = [r for r in Knowledge.load().rules if r.id == "NET-CNI-011"]
+    pod = {"kind": "pod_ip_anomaly", "namespace": "shop", "name": "web 1", "node": "worker-1", "ip": "10.42.1.5",
+           "problem": "duplicate", "other": "shop/web-2 on worker-1", "pod_cidr": "10.42.1.0/24"}
+    (finding,) = run_rules(rules, [pod], engine="oracle")
+    assert "Pod/shop/web 1" in finding.subjects and "1" not in finding.subjects

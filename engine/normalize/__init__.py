@@ -8,7 +8,9 @@ Secrets (only referenced TLS secrets are read).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from kubetriage.bundle import RESOURCES, Bundle, CollectionError
 from kubetriage.catalog import CATALOG
@@ -35,6 +37,7 @@ from kubetriage.normalize.services import (
     read_services,
     service_facts,
 )
+from kubetriage.normalize.shapes import checked
 from kubetriage.normalize.signatures import MATCH_SECONDS, HitAggregator, SignatureCatalog
 from kubetriage.normalize.workloads import workload_facts
 
@@ -48,24 +51,28 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog,
     base = FactBase(cluster=bundle.meta.cluster, collected_at=bundle.meta.collected_at,
                     now=rfc3339(now))
     scope = Scope(now=now, hits=HitAggregator(signatures, now, window))
+    skipped: list[CollectionError] = []
 
-    read_nodes(bundle.objects("nodes"), scope)
-    namespaces = read_namespaces(bundle.objects("namespaces"))
-    policies = read_policies(bundle.objects("networkpolicies"))  # before pods: which pods to remember
+    def objects(resource: str) -> Iterator[dict[str, Any]]:
+        return checked(bundle.objects(resource), resource, skipped)
+
+    read_nodes(objects("nodes"), scope)
+    namespaces = read_namespaces(objects("namespaces"))
+    policies = read_policies(objects("networkpolicies"))  # before pods: which pods to remember
     scope.policies = PolicySet(policies, namespaces if bundle.has_resource("namespaces") else None)
-    classes = read_ingressclasses(bundle.objects("ingressclasses"))
-    ingresses = read_ingresses(bundle.objects("ingresses"), scope)
-    read_services(bundle.objects("services"), scope)
+    classes = read_ingressclasses(objects("ingressclasses"))
+    ingresses = read_ingresses(objects("ingresses"), scope)
+    read_services(objects("services"), scope)
     for type_, resource in (("DaemonSet", "daemonsets"), ("Deployment", "deployments")):
-        base.extend(workload_facts(bundle.objects(resource), type_, scope))
-    base.extend(read_pods(bundle.objects("pods"), scope))
-    read_endpointslices(bundle.objects("endpointslices"), scope)
+        base.extend(workload_facts(objects(resource), type_, scope))
+    base.extend(read_pods(objects("pods"), scope))
+    read_endpointslices(objects("endpointslices"), scope)
     slices = bundle.has_resource("endpointslices")
     if not slices:  # clusters without discovery.k8s.io/v1, or snapshots made without it
-        read_endpoints(bundle.objects("endpoints"), scope)
+        read_endpoints(objects("endpoints"), scope)
     secrets_found: set[tuple[str, str]] = set()
-    base.extend(certificate_facts(bundle.objects("secrets"), scope, secrets_found))
-    base.extend(event_facts(bundle.objects("events"), scope))
+    base.extend(certificate_facts(objects("secrets"), scope, secrets_found))
+    base.extend(event_facts(objects("events"), scope))
     logs = [scan_pod_log(log, scope) for log in bundle.pod_logs()]
 
     collected = [f"api/{r}" for r in RESOURCES if bundle.has_resource(r)] + logs
@@ -103,7 +110,7 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog,
 
     base.collected = collected
     base.missing = _missing(collected, nodes_read)
-    base.errors = list(bundle.errors) + [
+    base.errors = list(dict.fromkeys([*bundle.errors, *skipped])) + [  # a pre-pass (resolve_now) may repeat one
         CollectionError("signatures", signature, f"a pattern took longer than {MATCH_SECONDS:g} s on {n} line(s); "
                         "they were not classified by this signature")
         for signature, n in sorted(scope.hits.timeouts.items())]

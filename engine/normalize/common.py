@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 _MAX_TEXT = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ISO_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
 _KLOG_PREFIX = re.compile(r"^(?:\S+\s+\S+\s+\S+\[\d+\]:\s+)?[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})")
 _SYSLOG_PREFIX = re.compile(r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) ")
@@ -15,9 +16,10 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def clip(text: str, limit: int = _MAX_TEXT) -> str:
-    """One line of at most ``limit`` characters. The middle goes: a log line's prefix says
-    who and when, its end says what failed."""
-    flat = " ".join(str(text).split())
+    """One printable line of at most ``limit`` characters (control characters become '?': log
+    lines and messages are untrusted). The middle goes: a log line's prefix says who and when,
+    its end says what failed."""
+    flat = _CONTROL.sub("?", " ".join(str(text).split()))
     if len(flat) <= limit:
         return flat
     head = limit // 4

@@ -55,6 +55,9 @@ def cni_config_fact(node: str, files: dict[str, str]) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             errors.append(f"{name}: {exc.msg} at line {exc.lineno} column {exc.colno}")
             continue
+        except (ValueError, RecursionError):  # an integer past 4300 digits, nesting past the stack
+            errors.append(f"{name}: not a CNI configuration (nested too deep or a number too long)")
+            continue
         plugins = doc.get("plugins") if isinstance(doc, dict) else None
         found = [p.get("type") for p in plugins or [] if isinstance(p, dict)] if plugins is not None \
             else [doc.get("type") if isinstance(doc, dict) else None]
