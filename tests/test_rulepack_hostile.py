@@ -173,10 +173,10 @@ def test_declared_override_replaces_a_builtin_signature(tmp_path: Path) -> None:
     assert catalog.classify("cni config uninitialized") == []
 
 
-@pytest.mark.parametrize("patterns", ["['team (?i)error']", "['(?P<obj>team) error', 'other (?P<obj>x)']"],
+@pytest.mark.parametrize("patterns", ["['team (?i)error']", "['(?P<name>team) error', 'other (?P<name>x)']"],
                          ids=["inline-flag-mid-pattern", "duplicate-group-name"])
 def test_patterns_that_broke_the_combined_prefilter(patterns: str, tmp_path: Path, kubetriage: Run) -> None:
-    pack = _signature_pack(tmp_path, _entry(patterns=patterns))
+    pack = _signature_pack(tmp_path, _entry(patterns=patterns, extra="    object_kind: Service\n"))
     assert kubetriage("rules", "lint", pack).returncode == 0
     catalog = SignatureCatalog.load([pack])
     assert catalog.classify("A TEAM ERROR here") == ["team-error"]

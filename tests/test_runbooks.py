@@ -145,12 +145,12 @@ def test_rule_naming_a_runbook_that_reads_other_names_fails_lint(tmp_path: Path,
     """The link lives in the rule alone: every rule is checked against the runbook it names."""
     pack = tmp_path / "pack"
     pack.mkdir()
-    rule = cni_rule_copy(pack, "NET-TEAM-001", "ingress-backend-missing")
+    rule = cni_rule_copy(pack, "NET-TEAM-001", "networkpolicy-admit-ingress")
     proc = kubetriage("rules", "lint", pack)
     assert proc.returncode == 1
     line = next(n for n, text in enumerate(rule.read_text().splitlines(), 1) if "runbook:" in text)
-    assert proc.stdout.startswith(f"{rule}:{line}:12: E122 runbook ingress-backend-missing (")
-    assert "reads ['backend'], which NET-TEAM-001 does not bind in every finding" in proc.stdout
+    assert proc.stdout.startswith(f"{rule}:{line}:12: E122 runbook networkpolicy-admit-ingress (")
+    assert "reads ['iso'], which NET-TEAM-001 does not bind in every finding" in proc.stdout
 
 
 def test_overriding_a_builtin_rule_with_its_own_runbook_blames_the_users_file(tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_overriding_a_builtin_rule_with_its_own_runbook_blames_the_users_file(tm
 
 
 def test_user_runbook_overrides_builtin(tmp_path: Path) -> None:
-    rules = _user_runbook(tmp_path, BASE + "    run: kubectl -n {{ backend.namespace | shell_quote }} get svc\n")
+    rules = _user_runbook(tmp_path, BASE + "    run: kubectl -n {{ key[0] | shell_quote }} get svc\n")
     assert Knowledge.load([rules]).runbooks["ingress-backend-missing"].title == "Fix it"
 
 

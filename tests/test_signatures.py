@@ -66,7 +66,8 @@ def test_controller_lines_name_their_object(line: str, named: tuple[str, str, st
 def test_named_groups_need_an_object_kind(tmp_path: Path) -> None:
     (tmp_path / "signatures").mkdir()
     (tmp_path / "signatures" / "team.yaml").write_text(
-        "signatures:\n  - id: team-thing\n    patterns:\n      - 'lost (?P<object>\\S+)'\n")
+        "signatures:\n  - id: team-thing\n    patterns:\n      - 'lost (?P<object>\\S+)'\n"
+        "    tests: {match: ['lost shop/tls']}\n")
     with pytest.raises(RuleValidationError) as raised:
         SignatureCatalog.load([tmp_path])
     assert "team.yaml:4:9: E100 named groups must be ['name', 'namespace', 'object'] and need object_kind" in str(
