@@ -371,6 +371,15 @@ def _no_podcidr(snap: Snapshot) -> None:
     node["spec"].pop("podCIDRs", None)
 
 
+def _lb_service_pending(snap: Snapshot) -> None:
+    """A LoadBalancer Service in front of the web pods that got no external address."""
+    c = snap.cluster
+    c.services.append(synth.service("shop", "gateway", {"app": "web"}, type_="LoadBalancer",
+                                    ports=[{"name": "https", "port": 443, "targetPort": "http"}]))
+    c.slices.append(synth.endpointslice("shop", "gateway", [(p["metadata"]["name"], p["status"]["podIP"], True)
+                                                             for p in c.pods_of("shop", "web")], 8080))
+
+
 SETTINGS: dict[str, Callable[[Snapshot], None]] = {
     "pod-stuck-creating": _pod_stuck_creating,  # a pod on the node waits in ContainerCreating
     "cni-agent-crashloop": lambda snap: _cni_agent(snap, "CrashLoopBackOff"),  # the node's CNI agent crashes
@@ -378,6 +387,7 @@ SETTINGS: dict[str, Callable[[Snapshot], None]] = {
     "kube-proxy-not-ready": _kube_proxy_not_ready,  # kube-proxy on the node is not running
     "cni-config-missing": _cni_config_missing,  # /etc/cni/net.d on the node is empty
     "no-podcidr": _no_podcidr,  # the node has no spec.podCIDR
+    "lb-service-pending": _lb_service_pending,  # a LoadBalancer Service waits for an address
 }
 
 
