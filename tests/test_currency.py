@@ -193,7 +193,8 @@ def test_events_count_by_their_latest_occurrence() -> None:
 def test_recovers_must_name_a_signature(tmp_path: Path) -> None:
     (tmp_path / "signatures").mkdir()
     (tmp_path / "signatures" / "mine.yaml").write_text(
-        "signatures:\n  - id: my-agent-up\n    patterns: ['agent up']\n    recovers: [no-such-signature]\n")
+        "signatures:\n  - id: my-agent-up\n    patterns: ['agent up']\n    recovers: [no-such-signature]\n"
+        "    tests: {match: ['agent up']}\n")
     with pytest.raises(RuleValidationError) as err:
         SignatureCatalog.load([tmp_path])
     assert str(err.value).endswith("mine.yaml:4:16: E100 recovers names no signature 'no-such-signature'")
@@ -201,7 +202,7 @@ def test_recovers_must_name_a_signature(tmp_path: Path) -> None:
 
 def test_reports_show_what_was_resolved_earlier(kubetriage: Run, tmp_path: Path) -> None:
     cluster = Cluster("k3s")
-    cluster.events.append(synth.event("shop", "Pod", "<img src=x>", "FailedCreatePodSandBox",
+    cluster.events.append(synth.event("shop", "Pod", "<img_src=x>", "FailedCreatePodSandBox",
                                       cluster._boot_sandbox_error(), last="2026-11-25T08:50:00Z", host="worker-1"))
     root = tmp_path / "snapshot"
     cluster.write(root, {"findings": []})
@@ -213,9 +214,9 @@ def test_reports_show_what_was_resolved_earlier(kubetriage: Run, tmp_path: Path)
     table = kubetriage("triage", "--snapshot", root, "--config", config).stdout
     assert "Resolved earlier" in table and "flannel-subnet-env-missing (kubelet-log of Node/cp-1 on cp-1)" in table
     markdown = kubetriage("triage", "--snapshot", root, "-o", "markdown").stdout
-    assert "## Resolved earlier" in markdown and "Pod/shop/&lt;img src=x&gt;" in markdown
+    assert "## Resolved earlier" in markdown and "Pod/shop/&lt;img_src=x&gt;" in markdown
     html = kubetriage("runbook", "--snapshot", root, "-o", "html").stdout
-    assert "Resolved earlier" in html and "Pod/shop/&lt;img src=x&gt;" in html and "<img" not in html
+    assert "Resolved earlier" in html and "Pod/shop/&lt;img_src=x&gt;" in html and "<img" not in html
 
     config.write_text("evidence_window:\n  signatures: {no-such-signature: 45}\n")
     proc = kubetriage("triage", "--snapshot", root, "--config", config)
