@@ -90,10 +90,11 @@ def test_incident_runbook_markdown_is_inert(hostile: Path, tmp_path: Path, kubet
     assert proc.returncode == 1, proc.stderr
     text = incident.read_text(encoding="utf-8")
     _assert_inert_markdown(text)
-    headline, affected = text.splitlines()[0], next(x for x in text.splitlines() if x.startswith("Affected:"))
+    headline = text.splitlines()[0]
     assert headline == "# Incident: CNI DaemonSet is not fully ready (and 1 more root cause)"
-    # the name's backtick sits inside a code span: it cannot close it
-    assert re.search(r"<code>[^<]*javascript:alert\(3\)\)`", MarkdownIt("commonmark").render(affected))
+    # a name with spaces or control characters is not a Kubernetes name: the object is skipped and
+    # reported, so the hostile text reaches the runbook only through log lines and messages
+    assert "not a valid name" in text or "a name (no spaces" in text
 
 
 def test_junit_is_well_formed_xml(hostile: Path, kubetriage: Run) -> None:
@@ -101,7 +102,7 @@ def test_junit_is_well_formed_xml(hostile: Path, kubetriage: Run) -> None:
     assert proc.returncode == 1, proc.stderr
     suite = ET.fromstring(proc.stdout)
     text = "".join(suite.itertext()) + "".join(v for e in suite.iter() for v in e.attrib.values())
-    assert POD in text and "<script>" in text and "\x0b" not in text
+    assert "\x0b" not in text and "\x1b" not in text
 
 
 def test_html_report_escapes(hostile: Path, kubetriage: Run) -> None:
