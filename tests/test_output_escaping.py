@@ -8,7 +8,6 @@ character XML cannot hold. Each format must keep its structure and show it as te
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
