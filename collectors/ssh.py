@@ -20,16 +20,16 @@ import shlex
 import socket
 import tarfile
 import threading
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import paramiko
 
 from kubetriage.bundle import Bundle, CollectionError, NodeFiles, PodLog
+from kubetriage.collectors.pool import ordered_map
 from kubetriage.errors import KubetriageError, Problem, RuleValidationError
 from kubetriage.schema import check as check_schema
 from kubetriage.yamlsource import load_located
@@ -306,6 +306,16 @@ class SshReader:
                                 "without one, or drop --ssh-sudo")
         return status, out, err
 
+    def _step(self, client: paramiko.SSHClient, command: str, target: str, label: str,
+              errors: list[CollectionError]) -> tuple[int, bytes, str] | None:
+        """One command of a node's read; its failure is that item's coverage error, and what
+        the node's other commands read is kept."""
+        try:
+            return self._run(client, command, label)
+        except NodeReadError as exc:
+            errors.append(CollectionError("ssh", target, str(exc)))
+            return None
+
     def read(self, target: SshTarget, errors: list[CollectionError]) -> NodeFiles | None:
         """Everything readable from one node; problems are appended to ``errors``."""
         ep = self._endpoint(target.node, target.host, target.port, target.user, target.jump)
@@ -331,27 +341,30 @@ class SshReader:
         logs: dict[str, list[str]] = {}
         for name, source in (("kubelet.log", profile.kubelet), ("containerd.log", profile.containerd),
                              ("kernel.log", "kernel")):
-            try:
-                status, out, err = self._run(client, log_command(source, self.settings), name)
-            except NodeReadError as exc:
-                errors.append(CollectionError("ssh", f"{target.node}/{name}", str(exc)))
+            result = self._step(client, log_command(source, self.settings), f"{target.node}/{name}", name, errors)
+            if result is None:
                 continue
+            status, out, err = result
             if status == 0:
                 logs[name] = out.decode("utf-8", "replace").splitlines()[-self.settings.max_lines:]
             elif name == "kubelet.log" or "ermission denied" in err:
                 errors.append(CollectionError("ssh", f"{target.node}/{name}",
                                               f"{source}: exit {status}: {err.strip()[:200]}"))
         dirs: dict[str, dict[str, str]] = {}
-        status, out, err = self._run(client, cni_command(profile.cni_dirs), "cni config")
-        if status in (0, 3):
-            dirs["cni"] = _untar(out) if status == 0 else {}
-        else:
-            errors.append(CollectionError("ssh", f"{target.node}/cni", f"exit {status}: {err.strip()[:200]}"))
-        status, out, err = self._run(client, ipam_command(), "ipam state")
-        if status == 0:
-            dirs["ipam"] = _ipam(out.decode("utf-8", "replace"))
-        elif "ermission denied" in err:
-            errors.append(CollectionError("ssh", f"{target.node}/ipam", f"{IPAM_DIR}: permission denied"))
+        result = self._step(client, cni_command(profile.cni_dirs), f"{target.node}/cni", "cni config", errors)
+        if result is not None:
+            status, out, err = result
+            if status in (0, 3):
+                dirs["cni"] = _untar(out) if status == 0 else {}
+            else:
+                errors.append(CollectionError("ssh", f"{target.node}/cni", f"exit {status}: {err.strip()[:200]}"))
+        result = self._step(client, ipam_command(), f"{target.node}/ipam", "ipam state", errors)
+        if result is not None:
+            status, out, err = result
+            if status == 0:
+                dirs["ipam"] = _ipam(out.decode("utf-8", "replace"))
+            elif "ermission denied" in err:
+                errors.append(CollectionError("ssh", f"{target.node}/ipam", f"{IPAM_DIR}: permission denied"))
         return NodeFiles(target.node, dict(logs), dirs)
 
 
@@ -412,22 +425,10 @@ class SshNodeBundle:
         return [SshTarget(node, host) for node, host in self._addresses.items()]
 
     def node_files(self) -> Iterator[NodeFiles]:
-        targets = self.targets()
-        window = max(self.settings.concurrency * 2, 1)
-        with ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="ssh") as pool:
-            pending: deque[Future[NodeFiles | None]] = deque()
-            queue = iter(targets)
-            errors: list[CollectionError] = []
-            for target in queue:
-                pending.append(pool.submit(self.reader.read, target, errors))
-                if len(pending) >= window:
-                    break
-            while pending:
-                files = pending.popleft().result()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.append(pool.submit(self.reader.read, nxt, errors))
-                if files is not None:
-                    yield files
+        errors: list[CollectionError] = []
+        read = partial(self.reader.read, errors=errors)
+        for files in ordered_map(read, self.targets(), self.settings.concurrency, "ssh"):
+            if files is not None:
+                yield files
         self.reader.close()
         self.errors.extend(sorted(errors, key=lambda e: (e.target, e.message)))

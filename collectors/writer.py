@@ -58,8 +58,10 @@ def write_snapshot(bundle: Bundle, out: Path) -> list[str]:
             directory.mkdir(parents=True, exist_ok=True)  # an empty dir is evidence too
             for file_name, text in files.items():
                 (directory / file_name).write_text(text, encoding="utf-8")
+            written.append(f"nodes/{node.node}/{name}")
     for log in bundle.pod_logs():
         _write_lines(out / log.path, log.lines)
+        written.append(log.path)
     meta = {"format": "kubetriage/v1", "cluster": bundle.meta.cluster,
             "collected_at": bundle.meta.collected_at, "errors": [e.as_dict() for e in bundle.errors]}
     (out / "snapshot.yaml").write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")

@@ -134,6 +134,10 @@ def _live_options(func: Any) -> Any:
                      help="Objects per list page."),
         click.option("--request-timeout", type=click.FloatRange(0.1), default=30.0, show_default=True,
                      metavar="SECONDS", help="Timeout of each API call."),
+        click.option("--since", default="30m", show_default=True,
+                     help="How far back to read pod logs (and node logs with --ssh)."),
+        click.option("--pod-log-lines", type=click.IntRange(1), default=1000, show_default=True,
+                     help="At most this many lines of each networking pod's log."),
         click.option("-v", "--verbose", is_flag=True, help="Log each API call and its duration to stderr."),
     ]
     for option in reversed(options):
@@ -167,7 +171,6 @@ def _ssh_options(func: Any) -> Any:
                      metavar="SECONDS", help="SSH: timeout of each remote command."),
         click.option("--ssh-concurrency", type=click.IntRange(1, 256), default=16, show_default=True),
         click.option("--ssh-sudo", is_flag=True, help="SSH: run the read-only commands with `sudo -n`."),
-        click.option("--since", default="30m", show_default=True, help="SSH: how far back to read logs."),
         click.option("--ssh-max-lines", type=click.IntRange(1), default=10_000, show_default=True,
                      help="SSH: at most this many lines per log."),
         click.option("--distro", type=click.Choice(["auto", "kubeadm", "rke2", "k3s"]), default="auto",
@@ -237,6 +240,7 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
         yield SnapshotBundle(snapshot, None if live["all_namespaces"] else live["namespace"])
         return
     from kubetriage.collectors.kube import ApiSettings, LiveBundle, api_client  # kubernetes is slow to import
+    from kubetriage.collectors.ssh import parse_duration
 
     if live["verbose"]:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s",
@@ -246,7 +250,8 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
         _check_kubeconfig(live["kubeconfig"])
     api, cluster = api_client(live["kubeconfig"], live["context"], live["in_cluster"])
     settings = ApiSettings(namespace=None if live["all_namespaces"] else live["namespace"],
-                           chunk_size=live["chunk_size"], timeout=live["request_timeout"])
+                           chunk_size=live["chunk_size"], timeout=live["request_timeout"],
+                           log_since_seconds=parse_duration(live["since"]), log_lines=live["pod_log_lines"])
     live_bundle = LiveBundle(api, cluster, settings)
     bundle: Bundle = _ssh_bundle(live_bundle, live) if ssh else live_bundle
     status = Console(stderr=True).status(Text(terminal(f"Collecting from {cluster}…"))) if sys.stderr.isatty() else None

@@ -1,9 +1,13 @@
 """An in-process Kubernetes API server for tests: HTTPS on 127.0.0.1, token auth, real JSON.
 
 It serves Lists from a snapshot directory's ``api/*.json`` (any API group), single
-objects by name, and pod logs from ``logs/``; honours ``limit``/``continue``; and can
-be told to answer 403, 404, 410 (expired continue), 500 or slowly per resource. Every
-request is recorded as (verb, resource, subresource, namespace, name) for RBAC checks.
+objects by name, and pod logs from ``logs/``; honours ``limit``/``continue`` (unless
+``paging`` is off) and refuses ``watch``. Per resource it can be told to misbehave the
+ways real servers and the proxies in front of them do (:class:`Fault`): an error status
+(403, 404, 410 on a continue token, 429 with Retry-After, 500), a slow answer, a 200
+that is not JSON (a login page), a body cut short, a connection reset mid-body, or a
+body that never ends. Every request is recorded as (verb, resource, subresource,
+namespace, name) for RBAC checks, with its arrival time.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ import datetime as dt
 import ipaddress
 import json
 import re
+import socket
 import ssl
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
 import yaml
@@ -33,14 +39,26 @@ _PATH = re.compile(
     r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[a-z]+))?$")
 
 
+Cut = Literal["", "truncate", "reset", "drip"]
+
+
 @dataclass
 class Fault:
-    """What to do instead of answering: a status code, a delay, or both; ``times`` = 0 means always."""
+    """What to do instead of answering normally; ``times`` = 0 means always.
+
+    ``status`` answers with that code (``retry_after`` adds the header); ``delay`` waits
+    first; ``body`` answers 200 with that text/html body; ``cut`` sends the real answer
+    but "truncate"s it (half the declared length, then close), "reset"s the connection
+    half-way (TCP RST) or "drip"s a body that never ends (a byte every 50 ms).
+    """
 
     status: int = 0
     delay: float = 0.0
     times: int = 0
     on_continue: bool = False  # only for requests that carry a continue token
+    retry_after: str = ""
+    body: bytes = b""
+    cut: Cut = ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class Request:
     subresource: str
     namespace: str
     name: str
+    at: float = field(default_factory=time.monotonic, compare=False)
 
 
 @dataclass
@@ -60,6 +79,7 @@ class FakeApiServer:
     faults: dict[str, Fault] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     host: str = "127.0.0.1"
+    paging: bool = True  # False: ignore limit/continue and answer whole lists, as some proxies do
 
     def start(self, workdir: Path) -> FakeApiServer:
         self.ca_pem, cert_pem, key_pem = _certificates()
@@ -114,7 +134,8 @@ class FakeApiServer:
 
 
 def _status(code: int, message: str) -> dict[str, Any]:
-    reasons = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 410: "Expired", 500: "InternalError"}
+    reasons = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 410: "Expired",
+               429: "TooManyRequests", 500: "InternalError"}
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": message, "reason": reasons.get(code, "Unknown"), "code": code}
 
@@ -124,17 +145,45 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
+        cut: Cut = ""
+
+        def _send(self, code: int, body: bytes, content_type: str = "application/json",
+                  headers: dict[str, str] | None = None) -> None:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body) + (1 << 30 if self.cut == "drip" else 0)))
             self.end_headers()
-            self.wfile.write(body)
+            if not self.cut:
+                self.wfile.write(body)
+                return
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            if self.cut == "reset":
+                time.sleep(0.1)  # let the client start reading the body: the reset comes mid-page
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            elif self.cut == "drip":
+                self._drip()
 
-        def _json(self, code: int, doc: dict[str, Any]) -> None:
-            self._send(code, json.dumps(doc).encode())
+        def _drip(self) -> None:
+            """JSON whitespace, forever (until the client hangs up, or a minute has passed)."""
+            deadline = time.monotonic() + 60
+            try:
+                while time.monotonic() < deadline:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+        def _json(self, code: int, doc: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            self._send(code, json.dumps(doc).encode(), headers=headers)
 
         def do_GET(self) -> None:
+            self.cut = ""
             scheme, _, credential = (self.headers.get("Authorization") or "").partition(" ")
             if scheme.lower() != "bearer" or credential.strip() != api.token:  # schemes are case-blind
                 self._json(401, _status(401, "Unauthorized"))
@@ -146,8 +195,11 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 self._json(404, _status(404, f"the server could not find {url.path}"))
                 return
             group, ns, plural, name, sub = (match.group(k) or "" for k in ("group", "ns", "plural", "name", "sub"))
-            verb = "get" if name else "list"
+            verb = "watch" if query.get("watch") in ("1", "true") else "get" if name else "list"
             api.requests.append(Request(verb, group, plural, sub, ns, name))
+            if verb == "watch":
+                self._json(405, _status(405, "this server does not serve watch"))
+                return
             fault = api.fault_for(plural, "continue" in query)
             if fault:
                 time.sleep(fault.delay)
@@ -155,8 +207,13 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                     self._json(fault.status, _status(fault.status,
                                f'{plural} is forbidden: User "system:serviceaccount:ops:kubetriage" '
                                f'cannot {verb} resource "{plural}"' if fault.status == 403
-                               else f"injected {fault.status}"))
+                               else f"injected {fault.status}"),
+                               {"Retry-After": fault.retry_after} if fault.retry_after else None)
                     return
+                if fault.body:
+                    self._send(200, fault.body, "text/html")
+                    return
+                self.cut = fault.cut
             if sub == "log":
                 self._log(ns, name, query)
             elif name:
@@ -170,6 +227,8 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
 
         def _list(self, plural: str, ns: str | None, query: dict[str, str]) -> None:
             items = api.items(plural, ns)
+            if not api.paging:
+                query = {}
             start = int(json.loads(base64.b64decode(query["continue"]))["offset"]) if "continue" in query else 0
             limit = int(query.get("limit", 0)) or len(items) or 1
             page = items[start:start + limit]
@@ -180,14 +239,15 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             self._json(200, {"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": page})
 
         def _log(self, ns: str, pod: str, query: dict[str, str]) -> None:
-            suffix = ".previous.log" if query.get("previous") == "true" else ".log"
-            path = api.root / "logs" / ns / pod / f"{query.get('container', '')}{suffix}"
-            if not path.exists():
+            previous = query.get("previous") == "true"
+            path = api.root / "logs" / ns / pod / f"{query.get('container', '')}{'.previous' if previous else ''}.log"
+            if previous and not path.exists():
                 self._json(400, _status(400, f'previous terminated container "{query.get("container")}" '
                                              f'in pod "{pod}" not found'))
                 return
-            lines = path.read_text().splitlines()[-int(query.get("tailLines", "0") or 0):]
-            self._send(200, ("\n".join(lines) + "\n").encode(), "text/plain")
+            lines = path.read_text().splitlines()[-int(query.get("tailLines", "0") or 0):] if path.exists() else []
+            body = "".join(line + "\n" for line in lines).encode()
+            self._send(200, body[:int(query.get("limitBytes", 0)) or None], "text/plain")
 
     return Handler
 

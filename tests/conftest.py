@@ -94,6 +94,11 @@ def _endpoints_from_slices(root: Path) -> None:
     synth.write_list(root / "api" / "endpoints.json", out)
 
 
+#: The log of a Running, Ready ingress controller (read live although nothing is wrong with the pod).
+INGRESS_LOG = 'I1125 10:00:02.512016       7 nginx.go:271] "Starting NGINX Ingress controller"\n'
+
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[FakeApiServer]:
     """The demo outage served live: its API objects, a TLS secret *with* its key, canal's logs."""
@@ -103,6 +108,9 @@ def cluster(tmp_path: Path) -> Iterator[FakeApiServer]:
     secrets = json.loads((data / "api" / "secrets.json").read_text())["items"]
     secrets[0]["data"]["tls.key"] = base64.b64encode(b"-----BEGIN PRIVATE KEY-----\nsecretstuff\n").decode()
     synth.write_list(data / "api" / "secrets.json", secrets)
+    ingress = data / "logs" / "kube-system" / "rke2-ingress-nginx-controller-0abcd"
+    ingress.mkdir(parents=True)
+    (ingress / "rke2-ingress-nginx-controller.log").write_text(INGRESS_LOG)
     logs = data / "logs" / "kube-system" / "rke2-canal-x7k2p"
     logs.mkdir(parents=True)
     (logs / "calico-node.log").write_text("2026-11-25 10:30:01.123 [INFO] starting calico-node\n" * 300)

@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ for arg in "$@"; do
 done
 exit 0
 """
-HANGING_JOURNALCTL = "#!/bin/sh\nsleep 3600\n"
+HANGING = "#!/bin/sh\nsleep 3600\n"
 
 
 def free_port() -> int:
@@ -51,14 +51,18 @@ class NodeRoot:
     path: Path
     files: dict[str, str] = field(default_factory=dict)
     journal: dict[str, str] = field(default_factory=dict)
-    hang: bool = False
+    hang: tuple[str, ...] = ()  # commands that never return ("journalctl", or an applet such as "find")
 
     def build(self) -> Path:
         root = self.path
         (root / "bin").mkdir(parents=True)
         shutil.copy("/usr/bin/busybox", root / "bin" / "busybox")
         for applet in APPLETS:
-            (root / "bin" / applet).symlink_to("busybox")
+            if applet in self.hang:
+                self._write(f"/bin/{applet}", HANGING)
+                (root / "bin" / applet).chmod(0o755)
+            else:
+                (root / "bin" / applet).symlink_to("busybox")
         shutil.copy("/bin/bash", root / "bin" / "bash")
         libs = subprocess.run(["ldd", "/bin/bash"], capture_output=True, text=True, check=True).stdout
         for lib in {w for w in libs.split() if w.startswith("/")}:
@@ -67,7 +71,7 @@ class NodeRoot:
             shutil.copy(lib, target)
         journalctl = root / "usr" / "bin" / "journalctl"
         journalctl.parent.mkdir(parents=True)
-        journalctl.write_text(HANGING_JOURNALCTL if self.hang else JOURNALCTL)
+        journalctl.write_text(HANGING if "journalctl" in self.hang else JOURNALCTL)
         journalctl.chmod(0o755)
         for unit, text in self.journal.items():
             self._write(f"/fixture/journal/{unit}.log", text)
@@ -92,42 +96,53 @@ class Sshd:
     host_key: str = ""
 
     def start(self) -> Sshd:
+        """Listen on a port this process owns (no free-port race), and hand each connection
+        to ``sshd -i`` as inetd and systemd socket activation do."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
         self.host_key = keygen(self.workdir / "host_key")
         (self.workdir / "authorized_keys").write_text(self.authorized_key + "\n")
         config = [
-            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.workdir / 'host_key'}",
-            f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}", f"PidFile {self.workdir / 'sshd.pid'}",
-            "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-            "UsePAM no", "StrictModes no", "MaxStartups 200", "MaxSessions 200", "LogLevel ERROR",
+            f"HostKey {self.workdir / 'host_key'}", f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}",
+            "PidFile none", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "LogLevel ERROR",
             f"AllowTcpForwarding {'no' if self.chroot else 'yes'}",
         ]
         if self.chroot:
             config.append(f"ChrootDirectory {self.chroot}")
-        (self.workdir / "sshd_config").write_text("\n".join(config) + "\n")
+        self.config = self.workdir / "sshd_config"
+        self.config.write_text("\n".join(config) + "\n")
         Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
-        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.workdir / "sshd_config")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"sshd exited: {err}")
+        checked = subprocess.run([SSHD, "-t", "-f", str(self.config)], capture_output=True, text=True)
+        if checked.returncode:
+            raise RuntimeError(f"sshd rejects its config: {checked.stderr}")
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port = int(self.listener.getsockname()[1])
+        self.sessions: list[subprocess.Popen[bytes]] = []
+        threading.Thread(target=self._serve, daemon=True, name=f"sshd-{self.port}").start()
+        return self
+
+    def _serve(self) -> None:
+        log = (self.workdir / "sshd.log").open("ab")
+        while True:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("sshd did not start listening")
+                connection, _ = self.listener.accept()
+            except OSError:  # stop() closed the listener
+                log.close()
+                return
+            with connection:
+                self.sessions.append(subprocess.Popen([SSHD, "-i", "-e", "-f", str(self.config)],
+                                                      stdin=connection.fileno(), stdout=connection.fileno(),
+                                                      stderr=log))
 
     def known_hosts_line(self) -> str:
         kind, key = self.host_key.split()[:2]
         return f"[127.0.0.1]:{self.port} {kind} {key}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        self.listener.close()
+        for session in self.sessions:
+            session.terminate()
+            session.wait(timeout=10)
 
 
 def chroot_base() -> Path:

@@ -82,7 +82,9 @@ def lab() -> Iterator[Lab]:
     base = chroot_base()
     key = base / "user_key"
     public = keygen(key)
-    roots = {**NODES, "hang": NodeRoot(Path(), files={"/etc/cni/net.d/x.conf": "{}"}, hang=True)}
+    roots = {**NODES, "hang": NodeRoot(Path(), files={"/etc/cni/net.d/x.conf": "{}"}, hang=("journalctl",)),
+             "slow-dirs": NodeRoot(Path(), files={"/etc/cni/net.d/x.conf": "{}"}, hang=("find",),
+                                   journal={"kubelet": NOISE.format(s=1, node="slow-dirs") + "\n"})}
     servers: dict[str, Sshd] = {}
     try:
         for name, root in roots.items():
@@ -181,6 +183,14 @@ def test_a_hung_node_costs_only_its_timeout(lab: Lab) -> None:
     assert "cp-1" in files
     assert {"target": "hang/kubelet.log", "message": "kubelet.log: timed out after 1s"} in [
         {"target": e.target, "message": e.message} for e in errors]
+
+
+def test_a_hung_directory_read_keeps_the_logs_already_read(lab: Lab) -> None:
+    files, errors = _read(lab, [lab.target("slow-dirs")], command_timeout=1.0, distro="kubeadm")
+    assert [(e.target, e.message) for e in errors] == [
+        ("slow-dirs/cni", "cni config: timed out after 1s"), ("slow-dirs/ipam", "ipam state: timed out after 1s")]
+    assert files["slow-dirs"].logs["kubelet.log"] == [NOISE.format(s=1, node="slow-dirs")]
+    assert files["slow-dirs"].dirs == {}  # neither directory was read: not collected, not empty
 
 
 def test_fifty_nodes_in_parallel(lab: Lab) -> None:

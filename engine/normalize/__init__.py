@@ -29,7 +29,6 @@ from kubetriage.normalize.nodes import node_facts, read_nodes
 from kubetriage.normalize.pods import read_pods
 from kubetriage.normalize.policies import PolicySet, read_namespaces, read_policies
 from kubetriage.normalize.reachability import dns_egress_facts
-from kubetriage.normalize.roles import POD_CIDR_IPAM
 from kubetriage.normalize.scope import Scope
 from kubetriage.normalize.services import (
     read_endpoints,
@@ -40,6 +39,7 @@ from kubetriage.normalize.services import (
 from kubetriage.normalize.shapes import checked
 from kubetriage.normalize.signatures import MATCH_SECONDS, HitAggregator, SignatureCatalog
 from kubetriage.normalize.workloads import workload_facts
+from kubetriage.roles import POD_CIDR_IPAM
 
 __all__ = ["normalize"]
 

@@ -9,8 +9,8 @@ from typing import Any
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import clip, condition, controller_owner, meta, timestamp
 from kubetriage.normalize.reachability import remember_pod
-from kubetriage.normalize.roles import POD_CIDR_IPAM, container_images, detect_role
 from kubetriage.normalize.scope import Scope
+from kubetriage.roles import POD_CIDR_IPAM, container_images, detect_role
 
 _DONE = ("Succeeded", "Failed")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import meta
-from kubetriage.normalize.roles import detect_role
 from kubetriage.normalize.scope import Scope, ServiceInfo
+from kubetriage.roles import detect_role
 
 
 def read_services(objects: Iterable[dict[str, Any]], scope: Scope) -> None:

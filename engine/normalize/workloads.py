@@ -7,8 +7,8 @@ from typing import Any
 
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import meta
-from kubetriage.normalize.roles import container_images, detect_cni, detect_role
 from kubetriage.normalize.scope import Scope
+from kubetriage.roles import container_images, detect_cni, detect_role
 
 
 def workload_facts(

@@ -1,4 +1,7 @@
-"""Which networking role a workload or pod plays, from well-known names and images."""
+"""Which networking role a workload or pod plays, from well-known names and images.
+
+Shared by the live collector (whose logs to read) and the normalizers (facts), so it
+lives outside both."""
 
 from __future__ import annotations
 
