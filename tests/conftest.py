@@ -51,7 +51,7 @@ def kubetriage() -> Run:
     """Run the installed CLI as a user would (a real subprocess, real exit codes)."""
     def run(*args: str | Path, check_json: bool = False) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([sys.executable, "-m", "kubetriage", *map(str, args)],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=600)  # generous: CI machines are loaded
         if check_json:
             json.loads(proc.stdout)
         return proc

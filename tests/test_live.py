@@ -206,12 +206,12 @@ def test_kubeconfig_list_and_context(cluster: FakeApiServer, tmp_path: Path) -> 
     second = cluster.kubeconfig(tmp_path / "second", context="prod")
     env = {**os.environ, "KUBECONFIG": f"{first}{os.pathsep}{second}"}
     proc = subprocess.run([sys.executable, "-m", "kubetriage", "triage", "--context", "prod", "-o", "json",
-                           "--fail-on", "never", *TIMEOUT], capture_output=True, text=True, env=env, timeout=120)
+                           "--fail-on", "never", *TIMEOUT], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["coverage"]["errors"] == []
     assert json.loads(proc.stdout)["cluster"] == "prod"
     bad = subprocess.run([sys.executable, "-m", "kubetriage", "triage", "--context", "nope"],
-                         capture_output=True, text=True, env=env, timeout=60)
+                         capture_output=True, text=True, env=env, timeout=600)
     assert bad.returncode == 2 and "cannot load Kubernetes credentials" in bad.stderr
 
 

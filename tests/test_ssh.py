@@ -29,6 +29,8 @@ NO_IPS = ('2026-11-25T10:{m:02d}:07+0000 worker-1 kubelet[912]: E1125 10:{m:02d}
           'failed to setup network for sandbox \\"9a\\": plugin type=\\"calico\\" failed (add): failed to '
           'allocate for range 0: no IP addresses available in range set: 10.42.1.1-10.42.1.254"')
 NOISE = '2026-11-25T10:00:{s:02d}+0000 {node} kubelet[912]: I1125 10:00:{s:02d}.1 912 kubelet.go:2474] "SyncLoop"'
+#: Explicit, generous timeouts for CLI runs (API request, SSH connect, SSH command).
+TIMEOUTS = ("--request-timeout", "30", "--ssh-timeout", "30", "--ssh-command-timeout", "60")
 CONFLIST = '{"name": "k8s-pod-network", "cniVersion": "0.3.1", "plugins": [{"type": "calico"}]}'
 
 
@@ -68,9 +70,10 @@ class Lab:
     ssh_config: Path
 
     def settings(self, **overrides: Any) -> SshSettings:
+        # Generous, explicit timeouts: these tests run on loaded machines.
         values: dict[str, Any] = {"user": "root", "key_file": str(self.key), "known_hosts": self.known_hosts,
-                                  "ssh_config": self.ssh_config, "connect_timeout": 5.0,
-                                  "command_timeout": 10.0}
+                                  "ssh_config": self.ssh_config, "connect_timeout": 30.0,
+                                  "command_timeout": 60.0}
         return SshSettings(**{**values, **overrides})
 
     def target(self, node: str, name: str | None = None) -> SshTarget:
@@ -129,9 +132,9 @@ def test_collect_over_ssh_then_triage_quotes_the_node_logs(lab: Lab, cluster: Fa
     out = tmp_path / "snap"
     proc = kubetriage("collect", "-o", out, "--kubeconfig", cluster.kubeconfig(tmp_path / "kc"), "--ssh",
                       "--ssh-user", "root", "--ssh-key", lab.key, "--ssh-known-hosts", lab.known_hosts,
-                      "--ssh-config", lab.ssh_config)
-    assert proc.returncode == 0, proc.stderr
+                      "--ssh-config", lab.ssh_config, *TIMEOUTS)
     assert yaml.safe_load((out / "snapshot.yaml").read_text())["errors"] == []
+    assert proc.returncode == 0, proc.stderr
     assert (out / "nodes" / "worker-1" / "cni" / "10-calico.conflist").exists()
     assert "must-never-be-copied" not in "".join(p.read_text() for p in out.rglob("*") if p.is_file())
     report = json.loads(kubetriage("triage", "--snapshot", out, "-o", "json", "--fail-on", "never",
@@ -179,16 +182,16 @@ def test_closed_port_is_unreachable(lab: Lab) -> None:
 
 
 def test_a_hung_node_costs_only_its_timeout(lab: Lab) -> None:
-    files, errors = _read(lab, [lab.target("hang"), lab.target("cp-1")], command_timeout=1.0)
-    assert "cp-1" in files
-    assert {"target": "hang/kubelet.log", "message": "kubelet.log: timed out after 1s"} in [
+    files, errors = _read(lab, [lab.target("hang"), lab.target("cp-1")], command_timeout=5.0)
+    assert {"target": "hang/kubelet.log", "message": "kubelet.log: timed out after 5s"} in [
         {"target": e.target, "message": e.message} for e in errors]
+    assert "cp-1" in files
 
 
 def test_a_hung_directory_read_keeps_the_logs_already_read(lab: Lab) -> None:
-    files, errors = _read(lab, [lab.target("slow-dirs")], command_timeout=1.0, distro="kubeadm")
+    files, errors = _read(lab, [lab.target("slow-dirs")], command_timeout=5.0, distro="kubeadm")
     assert [(e.target, e.message) for e in errors] == [
-        ("slow-dirs/cni", "cni config: timed out after 1s"), ("slow-dirs/ipam", "ipam state: timed out after 1s")]
+        ("slow-dirs/cni", "cni config: timed out after 5s"), ("slow-dirs/ipam", "ipam state: timed out after 5s")]
     assert files["slow-dirs"].logs["kubelet.log"] == [NOISE.format(s=1, node="slow-dirs")]
     assert files["slow-dirs"].dirs == {}  # neither directory was read: not collected, not empty
 
@@ -248,7 +251,7 @@ def test_ssh_defaults_come_from_the_config_file(lab: Lab, cluster: FakeApiServer
                                       "thresholds": {"log_window": "2h"}}))
     out = tmp_path / "snap"
     proc = kubetriage("collect", "-o", out, "--kubeconfig", cluster.kubeconfig(tmp_path / "kc"), "--config", config,
-                      "--ssh-config", tmp_path / "none")
+                      "--ssh-config", tmp_path / "none", *TIMEOUTS)
+    assert yaml.safe_load((out / "snapshot.yaml").read_text())["errors"] == []
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (out / "nodes").iterdir()) == sorted(NODES)
-    assert yaml.safe_load((out / "snapshot.yaml").read_text())["errors"] == []
