@@ -98,7 +98,6 @@ def _endpoints_from_slices(root: Path) -> None:
 INGRESS_LOG = 'I1125 10:00:02.512016       7 nginx.go:271] "Starting NGINX Ingress controller"\n'
 
 
-
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[FakeApiServer]:
     """The demo outage served live: its API objects, a TLS secret *with* its key, canal's logs."""
