@@ -164,7 +164,6 @@ def test_wrong_token_reports_every_gap(cluster: FakeApiServer, tmp_path: Path, k
     proc = kubetriage("triage", "--kubeconfig", kubeconfig, "-o", "json", *TIMEOUT)
     report = json.loads(proc.stdout)
     assert all(e["message"].startswith("unauthorized") for e in report["coverage"]["errors"])
-    assert proc.returncode == 0 and report["findings"] == []
     assert report["rules_evaluated"] == 0 and len(report["coverage"]["not_evaluated"]) == RULE_COUNT
     # Nothing was seen: exit 3 and say so, never a healthy-looking 0 (DESIGN §5).
     assert proc.returncode == 3 and report["findings"] == [] and report["coverage"]["too_little"]
@@ -182,11 +181,10 @@ def test_collect_that_got_nothing_says_so_and_exits_3(cluster: FakeApiServer, tm
     errors = yaml.safe_load((out / "snapshot.yaml").read_text())["errors"]
     assert errors and all(e["message"].startswith("unauthorized") for e in errors)
     assert proc.returncode == 3, proc.stderr
-    assert proc.stderr.strip().endswith("too little collected to judge the cluster: nothing could be collected "
-                                        f"({len(errors)} collection errors above)")
+    assert "NOTHING TO JUDGE: neither nodes nor pods were collected" in proc.stderr
     cluster.faults["nodes"] = cluster.faults["pods"] = Fault(status=403)
     partial = _collect(kubetriage, cluster, tmp_path / "partial")
-    assert partial.returncode == 3 and "neither nodes nor pods could be listed" in partial.stderr
+    assert partial.returncode == 3 and "NOTHING TO JUDGE: neither nodes nor pods" in partial.stderr
 
 
 def test_verbose_logs_each_api_call(cluster: FakeApiServer, tmp_path: Path, kubetriage: Run) -> None:

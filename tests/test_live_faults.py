@@ -79,7 +79,7 @@ def test_a_secret_that_is_not_json_is_a_coverage_error(cluster: FakeApiServer, t
     report = _finished(cluster, tmp_path, knowledge)
     assert _errors(report)["secrets/shop/shop-tls"].startswith("response is not JSON (")
     assert "api/secrets" not in report["coverage"]["collected"]
-    assert {"rule_id": "NET-ING-005", "missing": ["api/secrets"]} in report["coverage"]["not_evaluated"]
+    assert {"rule_id": "NET-ING-006", "missing": ["api/secrets"]} in report["coverage"]["not_evaluated"]
 
 
 @pytest.mark.parametrize(("fault", "message"), [

@@ -11,8 +11,8 @@ from typing import Any
 from kubetriage.bundle import PodLog
 from kubetriage.catalog import CATALOG
 from kubetriage.normalize.common import line_time
-from kubetriage.normalize.roles import detect_role
 from kubetriage.normalize.scope import Scope
+from kubetriage.roles import detect_role
 
 _LOG_SOURCES = {"kubelet.log": "kubelet-log", "containerd.log": "containerd-log",
                 "kernel.log": "kernel-log"}

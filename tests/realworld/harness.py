@@ -29,7 +29,7 @@ from kubetriage import synth
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize.common import line_time, parse_time, rfc3339
-from kubetriage.normalize.roles import POD_CIDR_IPAM
+from kubetriage.roles import POD_CIDR_IPAM
 from kubetriage.triage import resolve_now, triage
 from tests.scenarios.build_scenarios import COLLECTED_AT, PROFILE, Cluster, _conflist
 
