@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from kubetriage.bundle import MAX_LINE
+
 #: A log keeps at most its last MAX_LOG_BYTES; a line keeps its first MAX_LINE bytes.
 MAX_LOG_BYTES = 64 * 1024 * 1024
-MAX_LINE = 8 * 1024
 #: A file read whole (CNI config, IPAM listing, snapshot.yaml) is at most this big.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 #: Entries read from one directory.

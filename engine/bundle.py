@@ -88,6 +88,12 @@ class BundleMeta:
     collected_at: str  # RFC 3339, '' when unknown
 
 
+#: The longest log line kept: collectors cut a line at this many bytes, and signature matching
+#: reads at most this many characters of it (a failure's wording sits at the start; one 480 KB
+#: line once cost a minute).
+MAX_LINE = 8 * 1024
+
+
 @dataclass(frozen=True)
 class PodLog:
     """The tail of one container's log (DESIGN §3 ``logs/``)."""

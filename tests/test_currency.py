@@ -14,7 +14,6 @@ import pytest
 
 from kubetriage import synth
 from kubetriage.collectors.snapshot import SnapshotBundle
-from kubetriage.errors import RuleValidationError
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize.currency import EvidenceWindow
 from kubetriage.normalize.events import event_facts
@@ -188,16 +187,6 @@ def test_events_count_by_their_latest_occurrence() -> None:
     assert [(e["subject"], e["count"], e["last_seen"]) for e in scope.resolved] == [
         ("Pod/shop/web-2", 3, "2026-11-25T08:00:00Z")]
     assert [h["signature"] for h in scope.hits.facts()] == ["cni-config-uninitialized"]
-
-
-def test_recovers_must_name_a_signature(tmp_path: Path) -> None:
-    (tmp_path / "signatures").mkdir()
-    (tmp_path / "signatures" / "mine.yaml").write_text(
-        "signatures:\n  - id: my-agent-up\n    patterns: ['agent up']\n    recovers: [no-such-signature]\n"
-        "    tests: {match: ['agent up']}\n")
-    with pytest.raises(RuleValidationError) as err:
-        SignatureCatalog.load([tmp_path])
-    assert str(err.value).endswith("mine.yaml:4:16: E100 recovers names no signature 'no-such-signature'")
 
 
 def test_reports_show_what_was_resolved_earlier(kubetriage: Run, tmp_path: Path) -> None:

@@ -157,8 +157,12 @@ def _entry(sig_id: str = "team-error", patterns: str = "['team error']", match: 
     (_entry(sig_id="cni-config-uninitialized"), "E115 signature id 'cni-config-uninitialized' is already defined"),
     (_entry(extra="    overrides: true\n"), "E115 'overrides: true' but no earlier signature has the id"),
     (_entry() + _entry(), "E115 duplicate signature id 'team-error'"),
+    (_entry(extra="    recovers: [no-such-signature]\n"), "E100 recovers names no signature 'no-such-signature'"),
+    (_entry(patterns=r"['lost (?P<object>\\S+)']", match="['lost shop/tls']"),
+     "E100 named groups must be ['name', 'namespace', 'object'] and need object_kind"),
 ], ids=["patterns-string", "unknown-key", "match-contradicts", "no-match-contradicts", "bad-regex",
-        "catastrophic", "reused-builtin-id", "override-of-nothing", "duplicate"])
+        "catastrophic", "reused-builtin-id", "override-of-nothing", "duplicate", "recovers-nothing",
+        "groups-without-kind"])
 def test_signature_file_mistakes_fail_lint(entry: str, message: str, tmp_path: Path, kubetriage: Run) -> None:
     pack = _signature_pack(tmp_path, entry)
     proc = kubetriage("rules", "lint", pack)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from kubetriage.errors import RuleValidationError
 from kubetriage.normalize.signatures import SignatureCatalog
 
 CATALOG = SignatureCatalog.load()
@@ -61,14 +58,3 @@ def test_klog_structured_line_with_escaped_quotes() -> None:
 def test_controller_lines_name_their_object(line: str, named: tuple[str, str, str]) -> None:
     (signature,) = CATALOG.classify(line)
     assert CATALOG.named_object(signature, line) == named
-
-
-def test_named_groups_need_an_object_kind(tmp_path: Path) -> None:
-    (tmp_path / "signatures").mkdir()
-    (tmp_path / "signatures" / "team.yaml").write_text(
-        "signatures:\n  - id: team-thing\n    patterns:\n      - 'lost (?P<object>\\S+)'\n"
-        "    tests: {match: ['lost shop/tls']}\n")
-    with pytest.raises(RuleValidationError) as raised:
-        SignatureCatalog.load([tmp_path])
-    assert "team.yaml:4:9: E100 named groups must be ['name', 'namespace', 'object'] and need object_kind" in str(
-        raised.value)

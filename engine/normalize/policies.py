@@ -22,24 +22,23 @@ NAMESPACE_NAME = "kubernetes.io/metadata.name"
 Verdict = bool | None  # True / False, or None: cannot tell
 
 
-def _all(verdicts: Iterable[Verdict]) -> Verdict:
-    result: Verdict = True
+def _fold(verdicts: Iterable[Verdict], decisive: bool) -> Verdict:
+    """Kleene logic: ``decisive`` wins at once; otherwise any unknown makes the answer unknown."""
+    result: Verdict = not decisive
     for v in verdicts:
-        if v is False:
-            return False
+        if v is decisive:
+            return decisive
         if v is None:
             result = None
     return result
+
+
+def _all(verdicts: Iterable[Verdict]) -> Verdict:
+    return _fold(verdicts, decisive=False)
 
 
 def _any(verdicts: Iterable[Verdict]) -> Verdict:
-    result: Verdict = False
-    for v in verdicts:
-        if v is True:
-            return True
-        if v is None:
-            result = None
-    return result
+    return _fold(verdicts, decisive=True)
 
 
 def selector_matches(selector: Any, labels: Mapping[str, str]) -> Verdict:

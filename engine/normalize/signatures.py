@@ -33,6 +33,7 @@ from typing import Any
 
 import regex
 
+from kubetriage.bundle import MAX_LINE
 from kubetriage.catalog import CATALOG
 from kubetriage.errors import Problem, RuleValidationError
 from kubetriage.normalize.common import clip
@@ -41,9 +42,6 @@ from kubetriage.schema import check as check_schema
 from kubetriage.yamlsource import LocatedDoc, load_located
 
 _CNI_TYPE = re.compile(r'plugin type=\\?"([\w.-]+)\\?"')
-#: Characters of a line that are matched; the rest of a longer line is ignored (a failure's wording
-#: sits at the start, and one 480 KB line once cost a minute).
-MAX_LINE = 8 * 1024
 #: Time one pattern may take on one line (wall clock: a search that runs out is tried once more,
 #: so that a busy machine's scheduling alone does not skip a line), and on a lint probe.
 MATCH_SECONDS = 0.25
