@@ -28,7 +28,7 @@ KNOWLEDGE = Knowledge.load()
 NOW = datetime(2026, 11, 25, 10, 32, tzinfo=timezone.utc)
 #: CNI -> the distribution profile that runs it, and the signature its plugin fails with while its agent is down
 CNIS = {"calico": ("kubeadm", "calico-node-not-running"), "canal": ("rke2", "calico-node-not-running"),
-        "flannel": ("k3s", "flannel-subnet-env-missing")}
+        "flannel": ("k3s", "flannel-subnet-env-missing"), "cilium": ("kind", "cilium-agent-unavailable")}
 NOT_READY = ('kubelet.go:2900] "Container runtime network not ready" networkReady="NetworkReady=false '
              'reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"')
 ENGINES = ["durable", "oracle"]

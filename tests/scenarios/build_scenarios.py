@@ -43,6 +43,10 @@ PROFILE: dict[str, dict[str, Any]] = {
     "k3s": {"cni": "flannel", "cidr": "10.42.{i}.0/24", "pool": "10.42.{i}.{j}", "dns": ("coredns", "kube-dns"),
             "cni_ds": None, "cni_file": ("10-flannel.conflist", "flannel"), "ipam": "cbr0",
             "net_up": ("FlannelIsUp", "Flannel is running on this node")},
+    "kind": {"cni": "cilium", "cidr": "10.244.{i}.0/24", "pool": "10.244.{i}.{j}", "dns": ("coredns", "kube-dns"),
+             "cni_ds": ("cilium", "quay.io/cilium/cilium:v1.16.3", "cilium-agent"),
+             "cni_file": ("05-cilium.conflist", "cilium-cni"), "ipam": None,
+             "net_up": ("CiliumIsUp", "Cilium is running on this node")},
 }
 
 
@@ -166,6 +170,11 @@ class Cluster:
         if PROFILE[self.distro]["cni_file"][1] == "flannel":
             return _sandbox("flannel", "failed to load flannel 'subnet.env' file: open /run/flannel/subnet.env: "
                                        "no such file or directory. Check the flannel pod log for this node.")
+        if PROFILE[self.distro]["cni_file"][1] == "cilium-cni":  # github.com/cilium/cilium/issues/16038
+            return _sandbox("cilium-cni", "unable to connect to Cilium agent: failed to create cilium agent client "
+                                          'after 30.000000 seconds timeout: Get "http://localhost/v1/config": dial '
+                                          "unix /var/run/cilium/cilium.sock: connect: no such file or directory Is "
+                                          "the agent running?")
         return _sandbox("calico", "stat /var/lib/calico/nodename: no such file or directory: check that the "
                                   "calico/node container is running and has mounted /var/lib/calico/")
 
