@@ -30,7 +30,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -146,19 +146,27 @@ class Api:
             raise ApiFailure(f"response is a JSON {type(doc).__name__}, not an object", permanent=True)
         return doc
 
-    def _get_once(self, path: str, query: dict[str, Any]) -> bytes:
+    def open(self, path: str, query: dict[str, Any], read_timeout: float | None = None) -> Any:
+        """Send one GET; the response comes back before its body is read (a watch streams it)."""
         method, url, headers, _, _ = self.api.param_serialize(
             "GET", path, query_params=list(query.items()), auth_settings=["BearerToken"],
             header_params={"Accept": "application/json"})
         timeout = self.settings.timeout
-        started = time.monotonic()
         try:
-            response = self.api.call_api(method, url, header_params=headers,
-                                         _request_timeout=(min(10.0, timeout), timeout))
+            return self.api.call_api(method, url, header_params=headers,
+                                     _request_timeout=(min(10.0, timeout), read_timeout or timeout))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _transport_failure(exc, timeout) from None
+
+    def _get_once(self, path: str, query: dict[str, Any]) -> bytes:
+        timeout = self.settings.timeout
+        started = time.monotonic()
+        response = self.open(path, query)
+        try:
             body = _read_body(response.response, started + timeout, timeout)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _transport_failure(exc, timeout) from None
-        log.debug("GET %s -> %s in %.0f ms", url.split("?")[0], response.status,
+        log.debug("GET %s%s -> %s in %.0f ms", self.api.configuration.host, path, response.status,
                   (time.monotonic() - started) * 1000)
         if 200 <= response.status < 300:
             return body
@@ -373,6 +381,13 @@ class LiveBundle:
                     continue
                 self._observe(resource, obj)
                 yield obj
+
+    def adopt(self, resource: str, objects: Iterable[dict[str, Any]]) -> None:
+        """Take ``resource`` as read elsewhere (by a watch), to fetch what it refers to: the TLS
+        Secrets of Ingresses (``objects("secrets")``), the logs of networking pods (``pod_logs()``)."""
+        for obj in objects:
+            self._observe(resource, obj)
+        self._done.add(resource)
 
     def _observe(self, resource: str, obj: dict[str, Any]) -> None:
         """Remember what to fetch later: referenced TLS secrets, logs of networking pods."""

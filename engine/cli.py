@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
@@ -46,6 +46,11 @@ from kubetriage.ruletests import run_rule_tests
 from kubetriage.scaffold import scaffold
 from kubetriage.schema import SCHEMAS, schema
 from kubetriage.triage import TriageReport, evaluable, resolve_now, triage
+
+if TYPE_CHECKING:  # kubernetes is slow to import: only where a command needs it
+    from kubernetes import client as k8s
+
+    from kubetriage.collectors.kube import ApiSettings
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_TOO_LITTLE = 0, 1, 2, 3
 
@@ -239,19 +244,9 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
             raise click.UsageError("--ssh reads a live cluster's nodes; it cannot be combined with --snapshot")
         yield SnapshotBundle(snapshot, None if live["all_namespaces"] else live["namespace"])
         return
-    from kubetriage.collectors.kube import ApiSettings, LiveBundle, api_client  # kubernetes is slow to import
-    from kubetriage.collectors.ssh import parse_duration
+    from kubetriage.collectors.kube import LiveBundle  # kubernetes is slow to import
 
-    if live["verbose"]:
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s",
-                            stream=sys.stderr)
-        logging.getLogger("urllib3").setLevel(logging.WARNING)
-    if not live["in_cluster"]:
-        _check_kubeconfig(live["kubeconfig"])
-    api, cluster = api_client(live["kubeconfig"], live["context"], live["in_cluster"])
-    settings = ApiSettings(namespace=None if live["all_namespaces"] else live["namespace"],
-                           chunk_size=live["chunk_size"], timeout=live["request_timeout"],
-                           log_since_seconds=parse_duration(live["since"]), log_lines=live["pod_log_lines"])
+    api, cluster, settings = _connect(live)
     live_bundle = LiveBundle(api, cluster, settings)
     bundle: Bundle = _ssh_bundle(live_bundle, live) if ssh else live_bundle
     status = Console(stderr=True).status(Text(terminal(f"Collecting from {cluster}…"))) if sys.stderr.isatty() else None
@@ -264,6 +259,24 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
             status.stop()
         live_bundle.close()
         api.close()
+
+
+def _connect(live: dict[str, Any]) -> tuple[k8s.ApiClient, str, ApiSettings]:
+    """The API client, cluster name and ApiSettings the live options select (logging set up)."""
+    from kubetriage.collectors.kube import ApiSettings, api_client
+    from kubetriage.collectors.ssh import parse_duration
+
+    if live["verbose"]:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s",
+                            stream=sys.stderr)
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+    if not live["in_cluster"]:
+        _check_kubeconfig(live["kubeconfig"])
+    api, cluster = api_client(live["kubeconfig"], live["context"], live["in_cluster"])
+    settings = ApiSettings(namespace=None if live["all_namespaces"] else live["namespace"],
+                           chunk_size=live["chunk_size"], timeout=live["request_timeout"],
+                           log_since_seconds=parse_duration(live["since"]), log_lines=live["pod_log_lines"])
+    return api, cluster, settings
 
 
 def _check_kubeconfig(explicit: str | None) -> None:
@@ -371,6 +384,60 @@ def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -
         _echo(f"kubetriage: could not collect {error.target}: {error.message}", err=True)
     _echo(f"snapshot written to {out}", err=True)
     _exit_if_too_little(too_little(written))
+
+
+@main.command("watch")
+@_live_options
+@_ssh_options
+@click.option("--listen", default="127.0.0.1:9464", show_default=True, metavar="HOST:PORT",
+              help="Serve /metrics, /healthz, /readyz and the live page / here (:9464 = every address).")
+@click.option("--notify", "notify_specs", multiple=True, metavar="KIND:URL",
+              help="Send root causes as they appear, change and resolve (repeatable): webhook:URL, "
+                   "slack:URL (incoming webhook), alertmanager:URL (its base URL).")
+@click.option("--logs-every", default="5m", show_default=True, metavar="DURATION",
+              help="Re-read networking pods' logs, TLS Secrets and (with --ssh) node files this often.")
+@click.option("--debounce", type=click.FloatRange(0.1), default=2.0, show_default=True, metavar="SECONDS",
+              help="Re-triage this long after the last change ...")
+@click.option("--max-delay", type=click.FloatRange(0.1), default=10.0, show_default=True, metavar="SECONDS",
+              help="... but no later than this after the first one, however busy the cluster.")
+@_RULES_OPTION
+@click.option("--disable", multiple=True, metavar="ID", help="Skip a rule (repeatable).")
+@_CONFIG_OPTION
+def watch_cmd(listen: str, notify_specs: tuple[str, ...], logs_every: str, debounce: float, max_delay: float,
+              rule_dirs: tuple[Path, ...], disable: tuple[str, ...], config_path: Path | None, **live: Any) -> None:
+    """Keep triaging a live cluster: watch its objects, re-triage after changes, publish the outcome.
+
+    \b
+    Lists and watches every resource the rules read (resuming after dropped connections,
+    listing again after 410 Gone), re-triages a few seconds after changes, and serves on
+    --listen: /metrics (Prometheus; gauge kubetriage_findings{rule_id,severity,root_cause}),
+    /healthz, /readyz (after the first triage) and / (the incident page, live).
+    Runs until SIGTERM or Ctrl-C. In a cluster, see deploy/ (kustomize base).
+
+    \b
+    Examples:
+      kubetriage watch                                   # current context, http://127.0.0.1:9464/
+      kubetriage watch --context prod --listen :9464 --notify slack:https://hooks.slack.com/services/T/B/X
+      kubetriage watch --in-cluster --listen :9464 --notify alertmanager:http://alertmanager.monitoring:9093
+      kubetriage watch --notify webhook:https://ops.example/hooks/kubetriage --logs-every 2m --ssh
+      curl -s localhost:9464/metrics | grep '^kubetriage_findings'
+    """
+    from kubetriage.collectors.ssh import parse_duration
+    from kubetriage.watch.command import run_watch
+    from kubetriage.watch.server import parse_listen
+
+    address = parse_listen(listen)
+    try:
+        evidence_every = parse_duration(logs_every)
+    except KubetriageError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--logs-every") from None
+    setup = _setup(config_path, rule_dirs, disable)
+    _apply_ssh_defaults(live, setup.config)
+    ssh = live.pop("ssh") or live["ssh_inventory"] is not None
+    api, cluster, settings = _connect(live)
+    run_watch(api, cluster, settings, setup.knowledge, setup.params, setup.config, address, notify_specs,
+              evidence_every=evidence_every, debounce=debounce, max_delay=max_delay,
+              ssh=(lambda base: _ssh_bundle(base, live)) if ssh else None)
 
 
 @main.group("runbook", invoke_without_command=True)

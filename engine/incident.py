@@ -148,15 +148,16 @@ def _coverage_md(coverage: dict[str, Any]) -> list[str]:
 
 
 # -- HTML -------------------------------------------------------------------------------
-def incident_html(incident: Incident) -> str:
-    """A self-contained page: inline CSS and JS, nothing fetched, readable when printed."""
+def incident_html(incident: Incident, refresh: int = 0, history: list[dict[str, Any]] | None = None) -> str:
+    """A self-contained page: inline CSS and JS, nothing fetched, readable when printed. ``watch``
+    serves it live: reloaded every ``refresh`` seconds, with the recent ``history`` of incidents."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["prose"] = _prose_html
     env.filters["resolved_line"] = resolved_line
     source = files("kubetriage").joinpath("templates/incident.html.j2").read_text(encoding="utf-8")
     return env.from_string(source).render(incident=incident, data=incident.as_dict(),
-                                          resolved_heading=RESOLVED_HEADING)
+                                          resolved_heading=RESOLVED_HEADING, refresh=refresh, history=history)
 
 
 def _prose_html(text: str) -> Markup:

@@ -2,7 +2,12 @@
 
 It serves Lists from a snapshot directory's ``api/*.json`` (any API group), single
 objects by name, and pod logs from ``logs/``; honours ``limit``/``continue`` (unless
-``paging`` is off) and refuses ``watch``. Per resource it can be told to misbehave the
+``paging`` is off). Objects changed through :meth:`FakeApiServer.put` / :meth:`~FakeApiServer.delete`
+are held in memory with a resourceVersion, and ``?watch=1`` streams them as a real API
+server does (:class:`_WatchLog`): chunked ADDED/MODIFIED/DELETED events after the
+resourceVersion asked for, BOOKMARKs when asked, an ERROR 410 Gone event when that
+version is older than the log keeps (:meth:`~FakeApiServer.compact`), and watches that
+the test can cut mid-stream (:meth:`~FakeApiServer.drop_watches`). Per resource it can be told to misbehave the
 ways real servers and the proxies in front of them do (:class:`Fault`): an error status
 (403, 404, 410 on a continue token, 429 with Retry-After, 500), a slow answer, a 200
 that is not JSON (a login page), a body cut short, a connection reset mid-body, or a
@@ -13,6 +18,8 @@ namespace, name) for RBAC checks, with its arrival time.
 from __future__ import annotations
 
 import base64
+import bisect
+import copy
 import datetime as dt
 import ipaddress
 import json
@@ -72,6 +79,34 @@ class Request:
     at: float = field(default_factory=time.monotonic, compare=False)
 
 
+_BASE_VERSION = 1000  # the resourceVersion of everything read from the snapshot files
+
+
+@dataclass
+class _WatchLog:
+    """Changes in resourceVersion order, as etcd keeps them until compaction."""
+
+    version: int = _BASE_VERSION
+    floor: int = _BASE_VERSION  # a watch from before this is 410 Gone
+    events: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)  # rv, plural, type, obj
+    generation: int = 0  # bumped to cut every open watch
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    keep: int = 100_000
+
+    def append(self, plural: str, kind: str, obj: dict[str, Any]) -> None:
+        with self.changed:
+            self.version += 1
+            obj["metadata"]["resourceVersion"] = str(self.version)
+            self.events.append((self.version, plural, kind, obj))
+            if len(self.events) > self.keep:
+                self.floor = self.events[-self.keep][0] - 1
+                del self.events[:-self.keep]
+            self.changed.notify_all()
+
+    def after(self, version: int) -> list[tuple[int, str, str, dict[str, Any]]]:
+        return self.events[bisect.bisect_right(self.events, version, key=lambda e: e[0]):]
+
+
 @dataclass
 class FakeApiServer:
     root: Path
@@ -80,6 +115,9 @@ class FakeApiServer:
     requests: list[Request] = field(default_factory=list)
     host: str = "127.0.0.1"
     paging: bool = True  # False: ignore limit/continue and answer whole lists, as some proxies do
+    bookmark_interval: float = 1.0  # seconds between BOOKMARKs on a quiet watch that asked for them
+    watch_log: _WatchLog = field(default_factory=_WatchLog)
+    store: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)  # changed resources
 
     def start(self, workdir: Path) -> FakeApiServer:
         self.ca_pem, cert_pem, key_pem = _certificates()
@@ -95,6 +133,7 @@ class FakeApiServer:
         return self
 
     def stop(self) -> None:
+        self.drop_watches()
         self.server.shutdown()
         self.server.server_close()
 
@@ -116,11 +155,59 @@ class FakeApiServer:
 
     # -- data ---------------------------------------------------------------------------
     def items(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
-        path = self.root / "api" / f"{plural}.json"
-        if not path.exists():
-            return []
-        items = json.loads(path.read_text())["items"]
+        with self.watch_log.changed:
+            items = list(self.store[plural].values()) if plural in self.store else self._file_items(plural)
         return [i for i in items if namespace is None or i["metadata"].get("namespace") == namespace]
+
+    def _file_items(self, plural: str) -> list[dict[str, Any]]:
+        path = self.root / "api" / f"{plural}.json"
+        items: list[dict[str, Any]] = json.loads(path.read_text())["items"] if path.exists() else []
+        for item in items:
+            item["metadata"].setdefault("resourceVersion", str(_BASE_VERSION))
+        return items
+
+    def _objects(self, plural: str) -> dict[tuple[str, str], dict[str, Any]]:
+        if plural not in self.store:
+            self.store[plural] = {(i["metadata"].get("namespace", ""), i["metadata"]["name"]): i
+                                  for i in self._file_items(plural)}
+        return self.store[plural]
+
+    # -- changes, as a controller or kubectl would make them ------------------------------
+    def put(self, plural: str, obj: dict[str, Any]) -> None:
+        """Create or replace an object (ADDED or MODIFIED to watchers)."""
+        obj = copy.deepcopy(obj)
+        md = obj["metadata"]
+        with self.watch_log.changed:
+            objects = self._objects(plural)
+            key = (md.get("namespace", ""), md["name"])
+            kind = "MODIFIED" if key in objects else "ADDED"
+            self.watch_log.append(plural, kind, obj)
+            objects[key] = obj
+
+    def delete(self, plural: str, namespace: str, name: str) -> None:
+        with self.watch_log.changed:
+            gone = self._objects(plural).pop((namespace, name))
+            self.watch_log.append(plural, "DELETED", copy.deepcopy(gone))
+
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        """A copy of an object, to change and ``put`` back."""
+        with self.watch_log.changed:
+            return copy.deepcopy(self._objects(plural)[(namespace, name)])
+
+    def compact(self) -> None:
+        """Forget the change log, as etcd compaction does: a watch resumed from an older
+        resourceVersion gets 410 Gone and must list again."""
+        with self.watch_log.changed:
+            self.watch_log.version += 1  # a list made now can be watched from
+            self.watch_log.floor = self.watch_log.version
+            self.watch_log.events.clear()
+
+    def drop_watches(self) -> None:
+        """Cut every open watch connection mid-stream (no final chunk), as a restarting API
+        server or a load balancer's idle timeout does."""
+        with self.watch_log.changed:
+            self.watch_log.generation += 1
+            self.watch_log.changed.notify_all()
 
     def fault_for(self, plural: str, has_continue: bool) -> Fault | None:
         fault = self.faults.get(plural)
@@ -131,6 +218,10 @@ class FakeApiServer:
             if fault.times == 0:
                 del self.faults[plural]
         return fault
+
+
+class _Cut(Exception):
+    """The test cut the watches."""
 
 
 def _status(code: int, message: str) -> dict[str, Any]:
@@ -198,7 +289,7 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             verb = "watch" if query.get("watch") in ("1", "true") else "get" if name else "list"
             api.requests.append(Request(verb, group, plural, sub, ns, name))
             if verb == "watch":
-                self._json(405, _status(405, "this server does not serve watch"))
+                self._watch(plural, ns or None, query)
                 return
             fault = api.fault_for(plural, "continue" in query)
             if fault:
@@ -232,11 +323,61 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             start = int(json.loads(base64.b64decode(query["continue"]))["offset"]) if "continue" in query else 0
             limit = int(query.get("limit", 0)) or len(items) or 1
             page = items[start:start + limit]
-            metadata: dict[str, Any] = {"resourceVersion": "48213"}
+            metadata: dict[str, Any] = {"resourceVersion": str(api.watch_log.version)}
             if start + limit < len(items):
                 metadata["continue"] = base64.b64encode(json.dumps({"offset": start + limit}).encode()).decode()
             kind = plural[:-1].capitalize() + "List"
             self._json(200, {"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": page})
+
+        def _watch(self, plural: str, ns: str | None, query: dict[str, str]) -> None:
+            """A chunked stream of watch events until ``timeoutSeconds`` or a cut."""
+            log = api.watch_log
+            generation = log.generation
+            since = int(query.get("resourceVersion") or log.version)
+            bookmarks = query.get("allowWatchBookmarks") in ("1", "true")
+            deadline = time.monotonic() + min(float(query.get("timeoutSeconds") or 1800), 1800)
+            self.protocol_version = "HTTP/1.1"
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            kind = plural[:-1].capitalize()
+            try:
+                if since < log.floor:
+                    self._chunk({"type": "ERROR", "object": _status(410, f"too old resource version: {since} "
+                                                                          f"({log.floor})")})
+                else:
+                    self._stream(plural, ns, since, kind if bookmarks else "", generation, deadline)
+                self.wfile.write(b"0\r\n\r\n")
+            except _Cut:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # the client hung up
+
+        def _stream(self, plural: str, ns: str | None, since: int, bookmark_kind: str, generation: int,
+                    deadline: float) -> None:
+            log = api.watch_log
+            while time.monotonic() < deadline:
+                with log.changed:
+                    log.changed.wait_for(lambda since=since: log.version > since or log.generation != generation,  # type: ignore[misc]
+                                         timeout=min(api.bookmark_interval, max(deadline - time.monotonic(), 0)))
+                    if log.generation != generation:
+                        raise _Cut
+                    news, version = log.after(since), log.version
+                for rv, what, kind, obj in news:
+                    if what == plural and (ns is None or obj["metadata"].get("namespace") == ns):
+                        self._chunk({"type": kind, "object": obj})
+                    since = rv
+                if not news and bookmark_kind:
+                    self._chunk({"type": "BOOKMARK", "object": {
+                        "kind": bookmark_kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(version)}}})
+                since = max(since, version)
+
+        def _chunk(self, event: dict[str, Any]) -> None:
+            line = json.dumps(event).encode() + b"\n"
+            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+            self.wfile.flush()
 
         def _log(self, ns: str, pod: str, query: dict[str, str]) -> None:
             previous = query.get("previous") == "true"
