@@ -391,9 +391,10 @@ def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -
 @_ssh_options
 @click.option("--listen", default="127.0.0.1:9464", show_default=True, metavar="HOST:PORT",
               help="Serve /metrics, /healthz, /readyz and the live page / here (:9464 = every address).")
-@click.option("--notify", "notify_specs", multiple=True, metavar="KIND:URL",
+@click.option("--notify", "notify_specs", multiple=True, metavar="KIND:URL", envvar="KUBETRIAGE_NOTIFY",
               help="Send root causes as they appear, change and resolve (repeatable): webhook:URL, "
-                   "slack:URL (incoming webhook), alertmanager:URL (its base URL).")
+                   "slack:URL (incoming webhook), alertmanager:URL (its base URL). Default: "
+                   "$KUBETRIAGE_NOTIFY, space-separated (keeps webhook secrets out of the command line).")
 @click.option("--logs-every", default="5m", show_default=True, metavar="DURATION",
               help="Re-read networking pods' logs, TLS Secrets and (with --ssh) node files this often.")
 @click.option("--debounce", type=click.FloatRange(0.1), default=2.0, show_default=True, metavar="SECONDS",
