@@ -3,7 +3,7 @@
     python bench/watch_soak.py [--pods 10000] [--updates-per-min 1000] [--minutes 2] [--marker-every 10]
 
 The fixture (in this process) serves the healthy example plus ``--pods`` pods carrying what real
-pods carry (managedFields, env, probes); a background thread changes ``--updates-per-min`` of them
+pods carry (managedFields, env, probes), 100 to a node; a background thread changes ``--updates-per-min`` of them
 (a label: MODIFIED events that change no finding). Every ``--marker-every`` seconds the CNI
 DaemonSet flips between unready and ready, and the time from that change to ``/metrics`` showing
 NET-CNI-001 appear or go is the re-triage latency (p50/p99). The watcher runs as a subprocess
@@ -40,24 +40,33 @@ CNI = ("kube-system", "rke2-canal")
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _pods(count: int, nodes: list[str]) -> list[dict[str, Any]]:
-    template = json.loads((ROOT / "examples" / "healthy" / "api" / "pods.json").read_text())["items"][-1]
+def _cluster(data: Path, count: int) -> None:
+    """Add ``count`` pods to the snapshot at ``data``, on nodes added 100 pods to a /24 podCIDR."""
+    api = data / "api"
+    nodes = json.loads((api / "nodes.json").read_text())
+    pods = json.loads((api / "pods.json").read_text())
+    node_template, pod_template = nodes["items"][-1], pods["items"][-1]
     fields = [{"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": "2026-11-25T10:00:00Z",
                "fieldsType": "FieldsV1", "fieldsV1": {f"f:{k}": {} for k in range(40)}}]
     env = [{"name": f"SETTING_{k}", "value": "x" * 24} for k in range(12)]
-    out = []
+    for n in range((count + 99) // 100):
+        node = json.loads(json.dumps(node_template))
+        node["metadata"].update(name=f"soak-node-{n}", uid=f"soak-node-{n:05d}")
+        node["spec"]["podCIDR"] = f"10.{100 + n // 250}.{n % 250}.0/24"
+        node["status"]["addresses"] = [{"type": "InternalIP", "address": f"10.1.{n // 250}.{n % 250 + 1}"}]
+        nodes["items"].append(node)
     for i in range(count):
-        pod = json.loads(json.dumps(template))
-        md = pod["metadata"]
+        pod = json.loads(json.dumps(pod_template))
+        md, n = pod["metadata"], i // 100
         md.update(name=f"soak-{i}", namespace="soak", uid=f"soak-{i:08d}", managedFields=fields,
                   labels={"app": f"soak-{i % 50}", "soak/rev": "0"})
         md.pop("ownerReferences", None)
-        container = pod["spec"]["containers"][0]
-        container.update(env=env, livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}})
-        pod["spec"]["nodeName"] = nodes[i % len(nodes)]
-        pod["status"]["podIP"] = f"10.42.{i // 250}.{i % 250 + 1}"
-        out.append(pod)
-    return out
+        pod["spec"]["containers"][0].update(env=env, livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}})
+        pod["spec"]["nodeName"] = f"soak-node-{n}"
+        pod["status"]["podIP"] = f"10.{100 + n // 250}.{n % 250}.{i % 100 + 2}"
+        pods["items"].append(pod)
+    (api / "nodes.json").write_text(json.dumps(nodes))
+    (api / "pods.json").write_text(json.dumps(pods))
 
 
 def _scrape(url: str) -> dict[str, float]:
@@ -115,10 +124,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kubetriage-soak-"))
     data = work / "cluster"
     shutil.copytree(ROOT / "examples" / "healthy", data)
-    nodes = [n["metadata"]["name"] for n in json.loads((data / "api" / "nodes.json").read_text())["items"]]
-    existing = json.loads((data / "api" / "pods.json").read_text())
-    existing["items"] += _pods(args.pods, nodes)
-    (data / "api" / "pods.json").write_text(json.dumps(existing))
+    _cluster(data, args.pods)
     api = FakeApiServer(data, bookmark_interval=30.0).start(work)
     api.get("pods", "soak", "soak-0")  # loads the pods into memory once, not per list page
     with socket.socket() as probe:
