@@ -1,4 +1,4 @@
-"""Escaping for each output medium: terminal, Markdown, XML.
+"""Escaping for each output medium: terminal, Markdown, XML, Slack.
 
 Everything a report prints came from somewhere untrusted: object names, event
 messages and log lines from the cluster, titles and templates from rule packs. Each
@@ -58,3 +58,9 @@ def markdown_fence(text: str) -> str:
 def xml(text: str) -> str:
     """Text XML 1.0 can hold (the serializer escapes ``<`` and ``&``); forbidden characters made visible."""
     return _XML_INVALID.sub(lambda m: _visible(m.group()), text)
+
+
+def slack(text: str) -> str:
+    """Slack mrkdwn text: ``&``, ``<`` and ``>`` as entities, so no ``<!channel>`` mention or
+    ``<url|link>`` can be forged (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return "".join(_MD_ENTITIES.get(ch, ch) for ch in terminal(text))
