@@ -13,10 +13,11 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import yaml
@@ -34,7 +35,11 @@ from kubetriage.errors import KubetriageError, RuleValidationError
 from kubetriage.escape import terminal
 from kubetriage.explain import explain
 from kubetriage.facts import FactBase
+from kubetriage.fleet import context_names, render_fleet, triage_fleet
 from kubetriage.incident import build_incident, incident_html, incident_markdown
+from kubetriage.incidents import History
+from kubetriage.incidents.history import default_path
+from kubetriage.incidents.listing import render_history
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
 from kubetriage.normalize.currency import EvidenceWindow
@@ -53,6 +58,8 @@ if TYPE_CHECKING:  # kubernetes is slow to import: only where a command needs it
     from kubetriage.collectors.kube import ApiSettings
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_TOO_LITTLE = 0, 1, 2, 3
+#: Exit codes from best to worst: a fleet exits with its worst cluster's.
+_WORSE = (EXIT_OK, EXIT_FINDINGS, EXIT_TOO_LITTLE, EXIT_ERROR)
 
 _RULES_OPTION = click.option(
     "--rules", "rule_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
@@ -123,13 +130,18 @@ def _setup(config_path: Path | None, rule_dirs: Sequence[Path] = (), disable: Se
     return _Setup(config, knowledge.without([*config.disable, *disable]), config.rule_params(declared))
 
 
-def _live_options(func: Any) -> Any:
-    """Options that select and reach a live cluster, as kubectl names them."""
+def _live_options(func: Any, fleet: bool = False) -> Any:
+    """Options that select and reach a live cluster, as kubectl names them (``fleet``: several)."""
+    contexts = [
+        click.option("--context", "contexts", multiple=True, metavar="NAME",
+                     help="Kubeconfig context (default: the current one); repeat it to triage a fleet concurrently."),
+        click.option("--all-contexts", is_flag=True, help="Triage every context of the kubeconfig (a fleet)."),
+    ] if fleet else [click.option("--context", help="Kubeconfig context (default: the current one).")]
     options = [
         click.option("--kubeconfig", type=click.Path(dir_okay=False),
                      help="Kubeconfig file (default: $KUBECONFIG, which may list several, "
                           "or ~/.kube/config)."),
-        click.option("--context", help="Kubeconfig context (default: the current one)."),
+        *contexts,
         click.option("-n", "--namespace", help="Only this namespace (cluster-scoped kinds are always read); "
                                                "with --snapshot, only its objects and pod logs are read."),
         click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces (the default)."),
@@ -148,6 +160,9 @@ def _live_options(func: Any) -> Any:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+_fleet_options = partial(_live_options, fleet=True)
 
 
 def _ssh_options(func: Any) -> Any:
@@ -208,7 +223,12 @@ def _triage(setup: _Setup, snapshot: Path | None, now: str | None, engine: str, 
     """One triage of a snapshot or the live cluster, with the config's params and exclusions."""
     if snapshot is None:  # SSH defaults from the config apply to live collection only
         _apply_ssh_defaults(live, setup.config)
-    with _open_bundle(snapshot, live) as bundle:
+    return _triage_bundle(setup, snapshot, now, engine, live)
+
+
+def _triage_bundle(setup: _Setup, snapshot: Path | None, now: str | None, engine: str, live: dict[str, Any],
+                   status: bool = True) -> TriageReport:
+    with _open_bundle(snapshot, live, status) as bundle:
         return triage(bundle, setup.knowledge, resolve_now(bundle, now), engine,  # type: ignore[arg-type]
                       setup.params, setup.config.exclude, setup.config.window)
 
@@ -236,8 +256,9 @@ def _ssh_bundle(base: Bundle, opts: dict[str, Any]) -> Bundle:
 
 
 @contextmanager
-def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle]:
-    """The snapshot directory, or a live cluster when no snapshot is given."""
+def _open_bundle(snapshot: Path | None, live: dict[str, Any], status: bool = True) -> Iterator[Bundle]:
+    """The snapshot directory, or a live cluster when no snapshot is given (``status``: show a
+    spinner on a terminal; one at a time, so a fleet's threads show none)."""
     ssh = live.pop("ssh") or live["ssh_inventory"] is not None
     if snapshot is not None:
         if ssh:
@@ -249,14 +270,15 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any]) -> Iterator[Bundle
     api, cluster, settings = _connect(live)
     live_bundle = LiveBundle(api, cluster, settings)
     bundle: Bundle = _ssh_bundle(live_bundle, live) if ssh else live_bundle
-    status = Console(stderr=True).status(Text(terminal(f"Collecting from {cluster}…"))) if sys.stderr.isatty() else None
+    spinner = (Console(stderr=True).status(Text(terminal(f"Collecting from {cluster}…")))
+               if status and sys.stderr.isatty() else None)
     try:
-        if status:
-            status.start()
+        if spinner:
+            spinner.start()
         yield bundle
     finally:
-        if status:
-            status.stop()
+        if spinner:
+            spinner.stop()
         live_bundle.close()
         api.close()
 
@@ -308,7 +330,7 @@ def kubectl_plugin() -> None:
 @click.option("--snapshot", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Snapshot directory (kubetriage format or `kubectl cluster-info dump` output). "
                    "Without it, the current kubeconfig context is triaged live.")
-@_live_options
+@_fleet_options
 @_ssh_options
 @click.option("-o", "--output", type=click.Choice(FORMATS), default="table", show_default=True)
 @_RULES_OPTION
@@ -331,6 +353,8 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
     Examples:
       kubetriage triage                              # current kubeconfig context, live
       kubetriage triage --context prod -n shop -o json
+      kubetriage triage --context prod --context staging   # a fleet: one summary
+      kubetriage triage --all-contexts -o json             # keyed by cluster
       kubetriage triage --ssh --ssh-user ops --ssh-jump bastion.example
       kubetriage triage --snapshot ./snap -o markdown > incident.md
       kubetriage triage --snapshot ./snap --rules ./team-rules --disable NET-LB-001
@@ -339,6 +363,17 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
     if runbook_file and not runbook_file.parent.is_dir():
         raise click.BadParameter(f"directory {runbook_file.parent} does not exist", param_hint="--runbook")
     setup = _setup(config_path, rule_dirs, disable)
+    contexts = list(dict.fromkeys(live.pop("contexts")))
+    if live.pop("all_contexts"):
+        if not live["in_cluster"]:
+            _check_kubeconfig(live["kubeconfig"])
+        contexts = list(dict.fromkeys([*contexts, *context_names(live["kubeconfig"])]))
+    if len(contexts) > 1:
+        if snapshot or runbook_file or live["in_cluster"] or output not in ("table", "json"):
+            raise click.UsageError("a fleet (several contexts) is triaged live, summarised with -o table or json; "
+                                   "--snapshot, --in-cluster and --runbook take one cluster")
+        _fleet(setup, contexts, output, fail_on, now, engine, live)
+    live["context"] = contexts[0] if contexts else None
     report = _triage(setup, snapshot, now, engine, live)
     render_report(report, output, Console(width=None if sys.stdout.isatty() else 120))
     if runbook_file:
@@ -347,9 +382,30 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
         except OSError as exc:
             raise KubetriageError(f"cannot write the runbook to {runbook_file}: {exc.strerror}") from None
     _exit_if_too_little(report.too_little)
+    sys.exit(_exit_code(report, fail_on))
+
+
+def _exit_code(report: TriageReport, fail_on: str) -> int:
+    if report.too_little:
+        return EXIT_TOO_LITTLE
     threshold = -1 if fail_on == "never" else SEVERITIES.index(fail_on)
-    failing = [f for f in report.findings if SEVERITIES.index(f.severity) <= threshold]
-    sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
+    return EXIT_FINDINGS if any(SEVERITIES.index(f.severity) <= threshold for f in report.findings) else EXIT_OK
+
+
+def _fleet(setup: _Setup, contexts: list[str], output: str, fail_on: str, now: str | None, engine: str,
+           live: dict[str, Any]) -> NoReturn:
+    """Triage each context concurrently; one summary; exit with the worst cluster's code."""
+    _check_kubeconfig(live["kubeconfig"])
+    _apply_ssh_defaults(live, setup.config)  # here: it reads click's context, which worker threads lack
+    results = triage_fleet(
+        contexts, lambda name: _triage_bundle(setup, None, now, engine, {**live, "context": name}, status=False),
+        lambda report: _exit_code(report, fail_on), EXIT_ERROR)
+    render_fleet(results, output, Console(width=None if sys.stdout.isatty() else 120))
+    for result in results:
+        if result.exit_code in (EXIT_ERROR, EXIT_TOO_LITTLE):
+            reason = result.error or f"NOTHING TO JUDGE: {result.report.too_little if result.report else ''}"
+            _echo(f"kubetriage: {result.name}: {reason}", err=True)
+    sys.exit(max((r.exit_code for r in results), key=_WORSE.index))
 
 
 def _exit_if_too_little(reason: str) -> None:
@@ -449,12 +505,15 @@ def watch_cmd(listen: str, notify_specs: tuple[str, ...], logs_every: str, debou
 @_RULES_OPTION
 @click.option("--disable", multiple=True, metavar="ID", help="Skip a rule (repeatable).")
 @click.option("--now", metavar="RFC3339", help="Evaluate time-based rules at this instant.")
+@click.option("--history", "history_db", metavar="PATH",
+              help="Incident history (what `kubetriage watch` records): say since when the root causes are seen.")
 @_live_options
 @_ssh_options
 @_CONFIG_OPTION
 @click.pass_context
 def runbook_group(ctx: click.Context, /, snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
-                  disable: tuple[str, ...], now: str | None, config_path: Path | None, **live: Any) -> None:
+                  disable: tuple[str, ...], now: str | None, history_db: str | None, config_path: Path | None,
+                  **live: Any) -> None:
     """Write the incident runbook for a triage: root causes, evidence, the steps to take.
 
     \b
@@ -467,7 +526,8 @@ def runbook_group(ctx: click.Context, /, snapshot: Path | None, output: str, rul
         return
     setup = _setup(config_path, rule_dirs, disable)
     report = _triage(setup, snapshot, now, "durable", live)
-    incident = build_incident(report, setup.knowledge)
+    with History.open(history_db, create=False) if history_db else nullcontext() as history:
+        incident = build_incident(report, setup.knowledge, history.since if history else None)
     if output == "html":
         _echo(incident_html(incident), nl=False)
     elif output == "json":
@@ -634,6 +694,24 @@ def facts_cmd(snapshot: Path | None, kinds: tuple[str, ...], output: str, now: s
         _echo(json.dumps(selected, indent=2))
     else:
         _echo(yaml.safe_dump(selected, sort_keys=False, allow_unicode=True), nl=False)
+
+
+@main.command("history")
+@click.option("--db", metavar="PATH", help=f"History database (default: {default_path()}, where "
+                                           "`kubetriage watch` records).")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True,
+              help="At most this many incidents, the most recently seen first.")
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def history_cmd(db: str | None, limit: int, output: str) -> None:
+    """Recent incidents: first seen, last seen, resolved at, and how often each flapped.
+
+    \b
+    Examples:
+      kubetriage history
+      kubetriage history --db /var/lib/kubetriage/history.db -o json --limit 10
+    """
+    with History.open(db or default_path(), create=False) as history:
+        render_history(history.recent(limit), output, Console(width=None if sys.stdout.isatty() else 120))
 
 
 @main.command("schema")

@@ -10,7 +10,9 @@ and a self-contained HTML page (no external assets; printable).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.resources import files
 from typing import Any
 
@@ -22,6 +24,7 @@ from kubetriage.escape import markdown as md
 from kubetriage.escape import markdown_code as md_code
 from kubetriage.findings import Finding, tree
 from kubetriage.knowledge import Knowledge
+from kubetriage.normalize.common import rfc3339
 from kubetriage.reports import RESOLVED_HEADING, resolved_line, resolved_md
 from kubetriage.runbook import RenderedRunbook
 from kubetriage.templates import TemplateFailure
@@ -74,7 +77,10 @@ def runbook_context(finding: Finding, report: TriageReport) -> dict[str, Any]:
     return {**finding.context, "finding": finding.as_dict(), "cluster": cluster}
 
 
-def build_incident(report: TriageReport, knowledge: Knowledge) -> Incident:
+def build_incident(report: TriageReport, knowledge: Knowledge,
+                   first_seen: Callable[[str], datetime | None] | None = None) -> Incident:
+    """``first_seen``: a finding id -> when the incident history first saw it (``History.since``);
+    with it, "since" is the earliest root cause's first sighting rather than the facts' timestamps."""
     causes: list[Cause] = []
     for finding, depth in tree(report.findings):
         if depth:
@@ -93,7 +99,9 @@ def build_incident(report: TriageReport, knowledge: Knowledge) -> Incident:
                 cause.runbook_error = f"runbook {book.id} failed to render: {exc}"
         causes.append(cause)
     radius = Counter(subject.split("/", 1)[0] for subject in {s for f in report.findings for s in f.subjects})
-    return Incident(report, _headline(causes), _since(report.findings), dict(sorted(radius.items())), causes)
+    seen = [t for t in (first_seen(c.finding.id) for c in causes) if t] if first_seen else []
+    since = rfc3339(min(seen)) if seen else _since(report.findings)
+    return Incident(report, _headline(causes), since, dict(sorted(radius.items())), causes)
 
 
 def _headline(causes: list[Cause]) -> str:

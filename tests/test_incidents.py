@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 
 from kubetriage.errors import KubetriageError
 from kubetriage.incidents import History, Tracker
+
+from .conftest import OUTAGE, Run, triage_json
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 
@@ -78,3 +81,41 @@ def test_history_refuses_what_it_cannot_use(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="time zone"):
         history.record([], datetime(2026, 1, 1))
     history.close()
+
+
+def test_history_command_lists_recent_incidents(tmp_path: Path, kubetriage: Run) -> None:
+    db = tmp_path / "history.db"
+    hostile = {**_finding("NET-DNS-001"), "title": "DNS \x1b]0;pwned\x07 down"}
+    with History.open(db) as history:
+        tracker = Tracker()
+        _watch(history, tracker, [CNI, hostile], T0)
+        _watch(history, tracker, [hostile], T0 + timedelta(minutes=7))
+    table = kubetriage("history", "--db", db)
+    assert table.returncode == 0, table.stderr
+    header, dns, *_, cni = [line for line in table.stdout.splitlines() if not line.startswith(" ")]
+    assert header.split() == ["STATUS", "SEVERITY", "RULE", "FIRST", "SEEN", "LAST", "SEEN", "RESOLVED", "FLAPS",
+                              "INCIDENT"]
+    assert dns.split()[:3] == ["OPEN", "critical", "NET-DNS-001"] and "\x1b" not in table.stdout
+    assert dns.split()[3:9] == ["2026-11-25", "10:00:00Z", "2026-11-25", "10:07:00Z", "—", "0"]
+    assert "\\x1b]0;pwned" in table.stdout  # the escape shown as text, never sent to the terminal
+    assert cni.split()[:3] == ["resolved", "critical", "NET-CNI-001"] and "2026-11-25 10:07:00Z" in cni
+    listed = json.loads(kubetriage("history", "--db", db, "-o", "json", "--limit", "1").stdout)["incidents"]
+    assert [(i["rule_id"], i["first_seen"], i["resolved_at"], i["flaps"]) for i in listed] == [
+        ("NET-DNS-001", "2026-11-25T10:00:00.000000Z", None, 0)]
+    missing = kubetriage("history", "--db", tmp_path / "nope.db")
+    assert missing.returncode == 2 and "no database at" in missing.stderr
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_incident_report_says_since_when_the_history_first_saw_it(tmp_path: Path, kubetriage: Run) -> None:
+    findings = triage_json(kubetriage, OUTAGE)["findings"]
+    db = tmp_path / "history.db"
+    with History.open(db) as history:
+        _watch(history, Tracker(), findings, T0 - timedelta(days=2))
+    report = kubetriage("runbook", "--snapshot", OUTAGE, "--history", db)
+    assert report.returncode == 0, report.stderr
+    assert "- Since: 2026-11-23T10:00:00Z" in report.stdout
+    data = json.loads(kubetriage("runbook", "--snapshot", OUTAGE, "--history", db, "-o", "json").stdout)
+    assert data["since"] == "2026-11-23T10:00:00Z"
+    without = json.loads(kubetriage("runbook", "--snapshot", OUTAGE, "-o", "json").stdout)
+    assert without["since"] != data["since"]

@@ -141,6 +141,12 @@ class History:
         with self._lock:
             self._db.close()
 
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _select(self, query: str, args: tuple[Any, ...]) -> list[Incident]:
         with self._lock:
             rows = self._db.execute(query, args).fetchall()
@@ -154,7 +160,9 @@ def _prepare(db: sqlite3.Connection, path: str) -> None:
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if version not in (0, _SCHEMA_VERSION) or (version == 0 and tables):
+        if version == _SCHEMA_VERSION:
+            return  # a reader (`kubetriage history`) writes nothing
+        if version != 0 or tables:
             raise KubetriageError(f"history: {path} is not a kubetriage history database "
                                   f"(schema {version}, tables {', '.join(sorted(tables)) or 'none'})")
         if path != ":memory:":
