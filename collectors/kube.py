@@ -114,6 +114,15 @@ def api_client(kubeconfig: str | None, context: str | None, in_cluster: bool) ->
     return k8s.ApiClient(configuration), name
 
 
+def context_names(kubeconfig: str | None) -> list[str]:
+    """Every context of the kubeconfig (``KUBECONFIG`` may list several files), for fleets."""
+    try:
+        contexts, _ = k8s_config.list_kube_config_contexts(config_file=kubeconfig)
+    except (ConfigException, OSError) as exc:
+        raise KubetriageError(f"cannot list kubeconfig contexts: {exc}") from None
+    return [str(c["name"]) for c in contexts or []]
+
+
 class Api:
     """GET requests with timeouts, retries and error mapping (httpx-style boundary)."""
 

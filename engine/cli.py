@@ -35,7 +35,7 @@ from kubetriage.errors import KubetriageError, RuleValidationError
 from kubetriage.escape import terminal
 from kubetriage.explain import explain
 from kubetriage.facts import FactBase
-from kubetriage.fleet import context_names, render_fleet, triage_fleet
+from kubetriage.fleet import render_fleet, triage_fleet
 from kubetriage.incident import build_incident, incident_html, incident_markdown
 from kubetriage.incidents import History
 from kubetriage.incidents.history import default_path
@@ -367,6 +367,8 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
     if live.pop("all_contexts"):
         if not live["in_cluster"]:
             _check_kubeconfig(live["kubeconfig"])
+        from kubetriage.collectors.kube import context_names  # kubernetes is slow to import
+
         contexts = list(dict.fromkeys([*contexts, *context_names(live["kubeconfig"])]))
     if len(contexts) > 1:
         if snapshot or runbook_file or live["in_cluster"] or output not in ("table", "json"):

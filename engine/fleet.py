@@ -47,18 +47,6 @@ class ClusterResult:
                 "worst_severity": self.worst_severity}
 
 
-def context_names(kubeconfig: str | None) -> list[str]:
-    """Every context of the kubeconfig (``$KUBECONFIG`` may list several files)."""
-    from kubernetes import config as k8s_config  # slow to import: only for live fleets
-    from kubernetes.config.config_exception import ConfigException
-
-    try:
-        contexts, _ = k8s_config.list_kube_config_contexts(config_file=kubeconfig)
-    except (ConfigException, OSError) as exc:
-        raise KubetriageError(f"cannot list kubeconfig contexts: {exc}") from None
-    return [str(c["name"]) for c in contexts or []]
-
-
 def triage_fleet(contexts: list[str], triage_one: Callable[[str], TriageReport],
                  judge: Callable[[TriageReport], int], error_code: int) -> list[ClusterResult]:
     """Triage every context concurrently, in the order given; a failure stays with its cluster."""
