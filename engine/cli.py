@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -301,6 +302,16 @@ def _connect(live: dict[str, Any]) -> tuple[k8s.ApiClient, str, ApiSettings]:
     return api, cluster, settings
 
 
+def _duration(text: str, option: str) -> int:
+    """A duration option (30m, 2h, 1h30m) in seconds; a bad one is a usage error naming the option."""
+    from kubetriage.collectors.ssh import parse_duration
+
+    try:
+        return parse_duration(text)
+    except KubetriageError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint=option) from None
+
+
 def _check_kubeconfig(explicit: str | None) -> None:
     """Say which kubeconfig is missing, and how to triage without a cluster, before the client
     reports both cases as 'Invalid kube-config file'."""
@@ -453,6 +464,11 @@ def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -
               help="Send root causes as they appear, change and resolve (repeatable): webhook:URL, "
                    "slack:URL (incoming webhook), alertmanager:URL (its base URL). Default: "
                    "$KUBETRIAGE_NOTIFY, space-separated (keeps webhook secrets out of the command line).")
+@click.option("--history", "history_where", metavar="PATH",
+              help="Incident history (SQLite file; default: $XDG_STATE_HOME/kubetriage/history.db), "
+                   "read by `kubetriage history` and shown on the page.")
+@click.option("--renotify", default="4h", show_default=True, metavar="DURATION|never",
+              help="Notify again about a root cause still open this often.")
 @click.option("--logs-every", default="5m", show_default=True, metavar="DURATION",
               help="Re-read networking pods' logs, TLS Secrets and (with --ssh) node files this often.")
 @click.option("--debounce", type=click.FloatRange(0.1), default=2.0, show_default=True, metavar="SECONDS",
@@ -462,8 +478,9 @@ def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -
 @_RULES_OPTION
 @click.option("--disable", multiple=True, metavar="ID", help="Skip a rule (repeatable).")
 @_CONFIG_OPTION
-def watch_cmd(listen: str, notify_specs: tuple[str, ...], logs_every: str, debounce: float, max_delay: float,
-              rule_dirs: tuple[Path, ...], disable: tuple[str, ...], config_path: Path | None, **live: Any) -> None:
+def watch_cmd(listen: str, notify_specs: tuple[str, ...], history_where: str | None, renotify: str, logs_every: str,
+              debounce: float, max_delay: float, rule_dirs: tuple[Path, ...], disable: tuple[str, ...],
+              config_path: Path | None, **live: Any) -> None:
     """Keep triaging a live cluster: watch its objects, re-triage after changes, publish the outcome.
 
     \b
@@ -481,21 +498,21 @@ def watch_cmd(listen: str, notify_specs: tuple[str, ...], logs_every: str, debou
       kubetriage watch --notify webhook:https://ops.example/hooks/kubetriage --logs-every 2m --ssh
       curl -s localhost:9464/metrics | grep '^kubetriage_findings'
     """
-    from kubetriage.collectors.ssh import parse_duration
+    from kubetriage.notify import parse_target
+    from kubetriage.watch import Timing
     from kubetriage.watch.command import run_watch
     from kubetriage.watch.server import parse_listen
 
     address = parse_listen(listen)
-    try:
-        evidence_every = parse_duration(logs_every)
-    except KubetriageError as exc:
-        raise click.BadParameter(str(exc).split(": ", 1)[-1], param_hint="--logs-every") from None
+    targets = [parse_target(spec) for spec in notify_specs]
+    timing = Timing(debounce=debounce, max_delay=max_delay, evidence_every=_duration(logs_every, "--logs-every"))
+    every = None if renotify == "never" else timedelta(seconds=_duration(renotify, "--renotify"))
     setup = _setup(config_path, rule_dirs, disable)
     _apply_ssh_defaults(live, setup.config)
     ssh = live.pop("ssh") or live["ssh_inventory"] is not None
     api, cluster, settings = _connect(live)
-    run_watch(api, cluster, settings, setup.knowledge, setup.params, setup.config, address, notify_specs,
-              evidence_every=evidence_every, debounce=debounce, max_delay=max_delay,
+    run_watch(api, cluster, settings, setup.knowledge, setup.params, setup.config, address, targets, history_where,
+              every, timing,
               ssh=(lambda base: _ssh_bundle(base, live)) if ssh else None)
 
 

@@ -4,17 +4,20 @@ parser. Every wait is on a condition, with a generous deadline (a loaded CI mach
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -228,31 +231,89 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_the_command_serves_until_sigterm(tmp_path: Path) -> None:
+@dataclass
+class _Receiver:
+    """A real local HTTP server that records each JSON POST."""
+
+    bodies: list[dict[str, Any]]
+    server: ThreadingHTTPServer
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@contextmanager
+def _receiver() -> Iterator[_Receiver]:
+    bodies: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield _Receiver(bodies, server)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_command_notifies_records_history_and_stops_on_sigterm(
+        tmp_path: Path, kubetriage: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     data = Path(shutil.copytree(HEALTHY, tmp_path / "cluster"))
     api = FakeApiServer(data, bookmark_interval=0.2).start(tmp_path)
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "kubetriage", "watch", "--kubeconfig",
-                             str(api.kubeconfig(tmp_path / "kubeconfig")), "--listen", f"127.0.0.1:{port}",
-                             "--debounce", "0.2", "--max-delay", "1"], stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for("/readyz answers 200", lambda: get(f"{url}/readyz")[0] == 200)
-        ds = api.get("daemonsets", *CNI)
-        ds["status"].update(numberReady=0, numberAvailable=0)
-        api.put("daemonsets", ds)
-        wait_for("NET-CNI-001 on /metrics", lambda: findings(url).get(CNI_FINDING) == 1)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        proc.kill()
-        api.stop()
+    url, db = f"http://127.0.0.1:{port}", tmp_path / "history.db"
+    with _receiver() as hook:
+        proc = subprocess.Popen([sys.executable, "-m", "kubetriage", "watch", "--kubeconfig",
+                                 str(api.kubeconfig(tmp_path / "kubeconfig")), "--listen", f"127.0.0.1:{port}",
+                                 "--notify", f"webhook:{hook.url}", "--history", str(db),
+                                 "--debounce", "0.2", "--max-delay", "1"], stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for("/readyz answers 200", lambda: get(f"{url}/readyz")[0] == 200)
+            ds = api.get("daemonsets", *CNI)
+            ds["status"].update(numberReady=0, numberAvailable=0)
+            api.put("daemonsets", ds)
+            wait_for("NET-CNI-001 on /metrics", lambda: findings(url).get(CNI_FINDING) == 1)
+            wait_for("a webhook naming NET-CNI-001", lambda: any("NET-CNI-001" in json.dumps(b) for b in hook.bodies))
+            triages = counter(url, "kubetriage_triages_total")
+            api.put("pods", api.get("pods", *_first_pod(api)))  # one more change, one more triage
+            wait_for("another triage", lambda: counter(url, "kubetriage_triages_total") > triages)
+            about = [b for b in hook.bodies if "NET-CNI-001" in json.dumps(b)]
+            assert len(about) == 1 and "runbook" in json.dumps(about[0]).lower()
+            status, page = get(f"{url}/")
+            assert status == 200 and "Recent history" in page and "NET-CNI-001" in page
+            ds["status"].update(numberReady=3, numberAvailable=3)
+            api.put("daemonsets", ds)
+            wait_for("a 'resolved' webhook", lambda: any("resolved" in json.dumps(b) for b in hook.bodies))
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            proc.kill()
+            api.stop()
     assert "watching fixture" in (proc.stderr.read() if proc.stderr else "")
+    listed = kubetriage("history", "--db", db, "-o", "json")
+    assert listed.returncode == 0 and "NET-CNI-001" in listed.stdout and "resolved_at" in listed.stdout
 
 
-def test_bad_listen_address_is_a_usage_error(kubetriage: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+def _first_pod(api: FakeApiServer) -> tuple[str, str]:
+    md = api.items("pods", None)[0]["metadata"]
+    return md["namespace"], md["name"]
+
+
+def test_a_bad_listen_address_or_target_is_a_usage_error(kubetriage: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     proc = kubetriage("watch", "--listen", "nowhere")
     assert proc.returncode == 2 and "--listen" in proc.stderr and "HOST:PORT" in proc.stderr
+    proc = kubetriage("watch", "--notify", "pager:https://hooks.example/T0/secret-token")
+    assert proc.returncode == 2 and "pager" in proc.stderr and "secret-token" not in proc.stderr
 
 
 SNAPSHOTS = [*sorted(p for p in (ROOT / "tests" / "scenarios").iterdir() if (p / "api").is_dir()), OUTAGE, HEALTHY]

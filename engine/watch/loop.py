@@ -79,7 +79,8 @@ class Watcher:
         self.reader = EvidenceReader(api, cluster, settings, ssh)
         self.evidence = Evidence()
         self.listeners: list[Listener] = []
-        self.history: Callable[[], list[dict[str, Any]]] | None = None
+        self.first_seen: Callable[[str], datetime | None] | None = None  # finding id -> first sighting
+        self.recent: Callable[[], list[dict[str, Any]]] | None = None  # recent incidents, for the page
         self._page = _waiting_page(cluster)
         self._report: TriageReport | None = None
         self._threads: list[threading.Thread] = []
@@ -161,11 +162,11 @@ class Watcher:
         self.metrics.triaged(report, done - started)
         if first is not None:
             self.metrics.change_to_metric.observe(done - first)
-        self._page = incident_html(build_incident(report, rules.knowledge), refresh=self.timing.page_refresh,
-                                   history=self.history() if self.history else None)
-        self._report = report
         for listener in self.listeners:
             listener(report, at)
+        self._page = incident_html(build_incident(report, rules.knowledge, self.first_seen),
+                                   refresh=self.timing.page_refresh, history=self.recent() if self.recent else None)
+        self._report = report
         return report
 
     def _errors(self) -> list[CollectionError]:
