@@ -309,7 +309,8 @@ def _first_pod(api: FakeApiServer) -> tuple[str, str]:
     return md["namespace"], md["name"]
 
 
-def test_a_bad_listen_address_or_target_is_a_usage_error(kubetriage: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+def test_a_bad_listen_address_or_target_is_a_usage_error(
+        kubetriage: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     proc = kubetriage("watch", "--listen", "nowhere")
     assert proc.returncode == 2 and "--listen" in proc.stderr and "HOST:PORT" in proc.stderr
     proc = kubetriage("watch", "--notify", "pager:https://hooks.example/T0/secret-token")

@@ -46,6 +46,8 @@ Listener = Callable[[TriageReport, datetime], None]
 
 @dataclass(frozen=True)
 class Timing:
+    """When to triage and re-read evidence (seconds); see the module docstring."""
+
     debounce: float = 2.0
     max_delay: float = 10.0
     evidence_every: float = 300.0
