@@ -31,7 +31,7 @@ system-deps:
 	  || { $(call apt_install,python3-dev); }
 
 test-system-deps: system-deps
-	$(call apt_ensure,openssh-server openssh-client busybox-static chromium)
+	$(call apt_ensure,openssh-server openssh-client busybox-static chromium iproute2 iptables)
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)

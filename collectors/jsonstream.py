@@ -35,36 +35,37 @@ class TooDeep:
     reason: str = f"nested deeper than {MAX_DEPTH} levels"
 
 
-def list_items(stream: IO[bytes], strip_private_keys: bool = False) -> Iterator[Any]:
-    """Yield each value of a List's ``items`` (normally an object; a TooDeep in its place when
-    nested too deep). Raises ShapeError when the document is not a List, ijson.JSONError when
-    it is not JSON. With ``strip_private_keys``, a ``tls.key`` value is replaced by null unread."""
+def list_items(stream: IO[bytes], strip_private_keys: bool = False, key: str = "items") -> Iterator[Any]:
+    """Yield each value of a List's ``items`` (or of another top-level array ``key``; normally an
+    object, a TooDeep in its place when nested too deep). Raises ShapeError when the document is
+    not such an object, ijson.JSONError when it is not JSON. With ``strip_private_keys``, a
+    ``tls.key`` value is replaced by null unread."""
     drop = PRIVATE_KEY_PATH if strip_private_keys else None
     events: Events = ijson.basic_parse(stream, use_float=True)
     event, value = next(events)
     if event != "start_map":
         raise ShapeError(f"found a JSON {_what(event)}")
     kind, found = "", False
-    for event, key in events:
+    for event, name in events:
         if event == "end_map":
             break
         event, value = next(events)
-        if key == "items":
+        if name == key:
             if event != "start_array":
-                raise ShapeError(f"found items that is a JSON {_what(event)}, not a list")
+                raise ShapeError(f"found {key} that is a JSON {_what(event)}, not a list")
             found = True
             for event, value in events:
                 if event == "end_array":
                     break
                 yield _item(events, event, value, drop)
-        elif key == "kind" and event == "string":
+        elif name == "kind" and event == "string":
             kind = value
         else:
             _skip(events, event)
     for _ in events:  # trailing garbage is an error too
         pass
     if not found:
-        raise ShapeError(f"found kind {ascii(kind)[1:-1][:100]}" if kind else "found no items list")
+        raise ShapeError(f"found kind {ascii(kind)[1:-1][:100]}" if kind else f"found no {key} list")
 
 
 def single_object(stream: IO[bytes]) -> dict[str, Any]:

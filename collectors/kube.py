@@ -42,7 +42,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
-from kubetriage.bundle import RESOURCES, BundleMeta, CollectionError, NodeFiles, PodLog
+from kubetriage.bundle import RESOURCES, BundleMeta, CollectionError, NodeFiles, PodLog, ProbeFiles
 from kubetriage.collectors.jsonstream import single_object
 from kubetriage.collectors.pool import ordered_map
 from kubetriage.errors import KubetriageError
@@ -281,6 +281,8 @@ class LiveBundle:
         self._stop = threading.Event()
         self._tls_refs: set[tuple[str, str]] = set()
         self._logs: list[_LogRequest] = []
+        #: set by an active probe run (``--probe``); a plain triage sends nothing
+        self.probe_results = ProbeFiles()
 
     # -- lists ---------------------------------------------------------------------
     def _start_window(self, resource: str) -> None:
@@ -451,6 +453,9 @@ class LiveBundle:
 
     def node_files(self) -> Iterator[NodeFiles]:
         return iter(())  # the API cannot read node files; see kubetriage.collectors.ssh
+
+    def probes(self) -> ProbeFiles:
+        return self.probe_results
 
     def close(self) -> None:
         """Release background workers still waiting on resources nobody read."""

@@ -23,12 +23,14 @@ from kubetriage.bundle import (
     CLUSTER_SCOPED,
     NODE_DIRS,
     NODE_LOGS,
+    NODE_NET_FILES,
     RESOURCES,
     BundleMeta,
     CollectionError,
     ItemErrors,
     NodeFiles,
     PodLog,
+    ProbeFiles,
 )
 from kubetriage.collectors.confined import Confined, Refused, shown, valid_name
 from kubetriage.collectors.jsonstream import ShapeError, TooDeep, list_items
@@ -41,6 +43,8 @@ _DUMP_RESOURCES = ("pods", "services", "daemonsets", "deployments", "events")
 #: Up to this size a malformed file is located by line and column (that means parsing it whole).
 _LOCATE_LIMIT = 8 * 1024 * 1024
 _FORMAT = "kubetriage/v1"
+#: Bounds on ``probes/tls/``: a served chain is a few KiB.
+_MAX_PEM_BYTES = 256 * 1024
 
 
 class SnapshotBundle:
@@ -273,6 +277,60 @@ class SnapshotBundle:
                     container = path.name.removesuffix(".previous.log" if previous else ".log")
                     yield PodLog(namespace.name, pod.name, container, previous,
                                  self.fs.lines(path, self._noter(path)))
+
+    def probes(self) -> ProbeFiles:
+        directory = self.root / "probes"
+        if not self._present(directory, "dir"):
+            return ProbeFiles()
+        mesh, tls, nodes = directory / "mesh.json", directory / "tls", directory / "nodes"
+        return ProbeFiles(self._mesh(mesh) if self._present(mesh, "file") else None,
+                          self._pems(tls) if self._present(tls, "dir") else {},
+                          {node.name: self._node_net(node) for node in self._children(nodes, "dir")}
+                          if self._present(nodes, "dir") else {})
+
+    def _mesh(self, path: Path) -> Iterator[Any]:
+        """The entries of mesh.json's ``probes`` list, streamed with the same bounds as a List."""
+        rel = self.fs.rel(path)
+        skipped = ItemErrors(self.errors, "snapshot", rel)
+        try:
+            with self.fs.open(path) as f:
+                for index, item in enumerate(list_items(f, key="probes")):
+                    if isinstance(item, TooDeep):
+                        skipped.add(f"probes[{index}]: {item.reason}: skipped")
+                    else:
+                        yield item
+        except ShapeError as exc:
+            self._error(path, f"expected {{\"probes\": [...]}}, {exc}")
+        except ijson.JSONError as exc:
+            self._error(path, self._locate(path, str(exc)))
+        except Refused as exc:
+            self._error(path, str(exc))
+        except OSError as exc:
+            self._error(path, f"cannot read: {exc.strerror}")
+        finally:
+            skipped.close()
+
+    def _node_net(self, directory: Path) -> dict[str, str]:
+        out = {}
+        for name in NODE_NET_FILES:
+            path = directory / name
+            if self._present(path, "file"):
+                try:
+                    out[name] = self.fs.read(path).decode("utf-8", "replace")
+                except Refused as exc:
+                    self._error(path, str(exc))
+        return out
+
+    def _pems(self, directory: Path) -> dict[str, str]:
+        out = {}
+        for path in self._children(directory, "file"):
+            if path.suffix != ".pem":
+                continue
+            try:
+                out[path.name] = self.fs.read(path, _MAX_PEM_BYTES).decode("utf-8", "replace")
+            except Refused as exc:
+                self._error(path, str(exc))
+        return out
 
 
 def _position(data: bytes, offset: int) -> str:

@@ -14,23 +14,28 @@ Every failure becomes a coverage error naming the node and the reason.
 from __future__ import annotations
 
 import io
+import ipaddress
 import logging
 import os
+import re
 import shlex
 import socket
 import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import paramiko
 
-from kubetriage.bundle import Bundle, CollectionError, NodeFiles, PodLog
+from kubetriage.bundle import Bundle, CollectionError, NodeFiles, PodLog, ProbeFiles
 from kubetriage.collectors.pool import ordered_map
 from kubetriage.errors import KubetriageError, Problem, RuleValidationError
+from kubetriage.probe.output import parse_ping
+from kubetriage.probe.plan import ProbeSettings, plan
 from kubetriage.schema import check as check_schema
 from kubetriage.yamlsource import load_located
 
@@ -91,6 +96,28 @@ class SshSettings:
     max_lines: int = 10_000
     sudo: bool = False
     distro: Distro = "auto"
+    probe: bool = False  # also the node-side probes (see NodeProbes)
+
+
+#: Node-side probe commands and the files they fill (``probes/nodes/<node>/``).
+NODE_NET_COMMANDS = {"addr.json": "ip -j addr show", "route.json": "ip -j route show",
+                     "link.json": "ip -j -d link show", "iptables.txt": "iptables -S"}
+#: iptables rules kept: those naming an overlay transport (flannel/cilium VXLAN 8472, VXLAN 4789,
+#: Geneve 6081, BGP 179, weave 6783-6784, WireGuard 51820-51821, IP-in-IP as protocol 4/ipencap).
+_OVERLAY_RULE = re.compile(r"--dport (?:8472|4789|6081|179|6783|6784|51820|51821)\b|-p (?:4|ipencap)\b")
+_MAX_NET_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class NodeProbes:
+    """Node-side probes (``--ssh --probe``): the node's own view of its network (``ip -j``, the
+    overlay's firewall rules) and a ping from the node to a pod on other nodes, which crosses
+    the overlay without deploying anything. ``peers``: node -> {other node: that node's pod IP}."""
+
+    peers: dict[str, dict[str, str]]
+    files: dict[str, dict[str, str]] = field(default_factory=dict)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class NodeReadError(Exception):
@@ -316,7 +343,8 @@ class SshReader:
             errors.append(CollectionError("ssh", target, str(exc)))
             return None
 
-    def read(self, target: SshTarget, errors: list[CollectionError]) -> NodeFiles | None:
+    def read(self, target: SshTarget, errors: list[CollectionError], probes: NodeProbes | None = None
+             ) -> NodeFiles | None:
         """Everything readable from one node; problems are appended to ``errors``."""
         ep = self._endpoint(target.node, target.host, target.port, target.user, target.jump)
         try:
@@ -325,7 +353,10 @@ class SshReader:
             errors.append(CollectionError("ssh", target.node, str(exc)))
             return None
         try:
-            return self._read_files(client, target, errors)
+            files = self._read_files(client, target, errors)
+            if probes is not None:
+                self._probe(client, target, probes, errors)
+            return files
         except NodeReadError as exc:
             errors.append(CollectionError("ssh", target.node, str(exc)))
             return None
@@ -368,6 +399,54 @@ class SshReader:
         return NodeFiles(target.node, dict(logs), dirs)
 
 
+    def _probe(self, client: paramiko.SSHClient, target: SshTarget, probes: NodeProbes,
+               errors: list[CollectionError]) -> None:
+        files = {}
+        for name, command in NODE_NET_COMMANDS.items():
+            result = self._step(client, command, f"probes/nodes/{target.node}/{name}", command, errors)
+            if result is None:
+                continue
+            status, out, err = result
+            if status != 0 or len(out) > _MAX_NET_BYTES:
+                why = f"exit {status}: {err.strip()[:200]}" if status else f"more than {_MAX_NET_BYTES} bytes"
+                errors.append(CollectionError("ssh", f"probes/nodes/{target.node}/{name}", f"{command}: {why}"))
+                continue
+            text = out.decode("utf-8", "replace")
+            files[name] = "".join(line + "\n" for line in text.splitlines() if _OVERLAY_RULE.search(line)) \
+                if name == "iptables.txt" else text
+        entries = []
+        for peer, ip in probes.peers.get(target.node, {}).items():
+            if not _is_ip(ip):  # cluster data: an address, nothing else, reaches the shell
+                errors.append(CollectionError("ssh", f"probes/nodes/{target.node}", f"{peer}: not an IP: {ip[:60]!r}"))
+                continue
+            result = self._step(client, shlex.join(["ping", "-c", "3", "-W", "2", ip]),
+                                f"probes/nodes/{target.node}", f"ping {ip}", errors)
+            if result is not None:
+                entries.append(node_ping_entry(target.node, peer, ip, result[1].decode("utf-8", "replace")
+                                               + result[2]))
+        with probes.lock:
+            probes.files[target.node] = files
+            probes.entries += entries
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def node_ping_entry(node: str, peer: str, ip: str, output: str) -> dict[str, Any]:
+    """A mesh.json ``node-to-pod`` entry from what ``ping`` printed on the node."""
+    ping = parse_ping(output)
+    error = ping.error or ("" if ping.ok else "no reply")
+    return {"kind": "node-to-pod", "via": "ssh", "from": {"node": node}, "to": {"node": peer, "ip": ip},
+            "protocol": "icmp", "size": ping.size, "dont_fragment": False, "sent": ping.sent,
+            "received": ping.received, "rtt_ms": ping.rtt_ms, "error": error or None,
+            "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "output": output[-2000:]}
+
+
 def _untar(data: bytes) -> dict[str, str]:
     files = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
@@ -400,6 +479,8 @@ class SshNodeBundle:
         self.meta = base.meta
         self.errors = base.errors
         self._addresses: dict[str, str] = {}
+        self._pod_ips: dict[str, str] = {}  # node -> one running pod's IP (a ping target for its peers)
+        self.node_probes: NodeProbes | None = None
         self.reader = SshReader(settings)
 
     def has_resource(self, resource: str) -> bool:
@@ -411,10 +492,26 @@ class SshNodeBundle:
                 addresses = {a.get("type"): a.get("address") for a in (obj.get("status") or {}).get("addresses") or []}
                 name = str((obj.get("metadata") or {}).get("name"))
                 self._addresses[name] = str(addresses.get("InternalIP") or addresses.get("Hostname") or name)
+            elif resource == "pods" and self.settings.probe:
+                self._note_pod(obj)
             yield obj
+
+    def _note_pod(self, pod: dict[str, Any]) -> None:
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        node, ip = str(spec.get("nodeName") or ""), str(status.get("podIP") or "")
+        if node and ip and not spec.get("hostNetwork") and status.get("phase") == "Running":
+            self._pod_ips.setdefault(node, ip)
 
     def pod_logs(self) -> Iterator[PodLog]:
         return self.base.pod_logs()
+
+    def probes(self) -> ProbeFiles:
+        """The wrapped bundle's probes, and the node-side ones (known once node_files ran)."""
+        base = self.base.probes()
+        if self.node_probes is None:
+            return base
+        return ProbeFiles([*(base.mesh or ()), *self.node_probes.entries], base.tls,
+                          {**base.nodes, **self.node_probes.files})
 
     def targets(self) -> list[SshTarget]:
         if self.inventory is not None:
@@ -426,7 +523,9 @@ class SshNodeBundle:
 
     def node_files(self) -> Iterator[NodeFiles]:
         errors: list[CollectionError] = []
-        read = partial(self.reader.read, errors=errors)
+        if self.settings.probe:
+            self.node_probes = NodeProbes(plan(self._pod_ips, ProbeSettings()))
+        read = partial(self.reader.read, errors=errors, probes=self.node_probes)
         for files in ordered_map(read, self.targets(), self.settings.concurrency, "ssh"):
             if files is not None:
                 yield files

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from kubetriage.bundle import RESOURCES, Bundle
+from kubetriage.bundle import RESOURCES, Bundle, ProbeFiles
 from kubetriage.errors import KubetriageError
 
 
@@ -62,9 +62,31 @@ def write_snapshot(bundle: Bundle, out: Path) -> list[str]:
     for log in bundle.pod_logs():
         _write_lines(out / log.path, log.lines)
         written.append(log.path)
+    written += write_probes(bundle.probes(), out / "probes")
     meta = {"format": "kubetriage/v1", "cluster": bundle.meta.cluster,
             "collected_at": bundle.meta.collected_at, "errors": [e.as_dict() for e in bundle.errors]}
     (out / "snapshot.yaml").write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")
+    return written
+
+
+def write_probes(probes: ProbeFiles, out: Path, started_at: str = "") -> list[str]:
+    """probes/mesh.json streamed entry by entry, and the served chains; the sources written."""
+    written = (["probes/mesh.json"] if probes.mesh is not None else []) + (["probes/tls"] if probes.tls else []) \
+        + [f"probes/nodes/{node}" for node in probes.nodes]
+    if probes.mesh is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "mesh.json").open("w", encoding="utf-8") as f:
+            f.write("{" + (f'"started_at": {json.dumps(started_at)}, ' if started_at else "") + '"probes": [')
+            for i, entry in enumerate(probes.mesh):
+                f.write(("," if i else "") + "\n  " + json.dumps(entry))
+            f.write("\n]}\n")
+    for name, text in probes.tls.items():
+        (out / "tls").mkdir(parents=True, exist_ok=True)
+        (out / "tls" / Path(name).name).write_text(text, encoding="utf-8")
+    for node, files in probes.nodes.items():
+        (out / "nodes" / node).mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / "nodes" / node / Path(name).name).write_text(text, encoding="utf-8")
     return written
 
 

@@ -8,7 +8,7 @@ file that is absent was *not collected*, which is different from empty.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 #: Resources a snapshot may hold, in the order normalization reads them.
@@ -34,6 +34,9 @@ CLUSTER_SCOPED = frozenset({"nodes", "ingressclasses", "namespaces"})
 #: Per-node files (DESIGN §3); ``cni`` and ``ipam`` are directories.
 NODE_LOGS = ("kubelet.log", "containerd.log", "kernel.log")
 NODE_DIRS = ("cni", "ipam")
+#: Node-side probe files (``probes/nodes/<node>/``): ``ip -j addr``, ``ip -j route``, ``ip -j -d link``
+#: and the iptables rules that mention an overlay transport.
+NODE_NET_FILES = ("addr.json", "route.json", "link.json", "iptables.txt")
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,10 @@ class ItemErrors:
 
 def too_little(collected: Iterable[str]) -> str:
     """Why nothing can be judged from what was collected ('' when something can): a triage needs
-    the nodes or the pods, from the API or from the nodes' own files (DESIGN §5, exit code 3)."""
-    if any(source in ("api/nodes", "api/pods") or source.startswith("nodes/") for source in collected):
+    the nodes or the pods, from the API or from the nodes' own files, or what an active probe saw
+    of the data plane (DESIGN §5, exit code 3)."""
+    if any(source in ("api/nodes", "api/pods", "probes/mesh.json") or source.startswith("nodes/")
+           for source in collected):
         return ""
     return "neither nodes nor pods were collected (not from the API, not from any node's files)"
 
@@ -120,6 +125,18 @@ class NodeFiles:
     dirs: Mapping[str, dict[str, str]]
 
 
+@dataclass(frozen=True)
+class ProbeFiles:
+    """Active-probe results (DESIGN §3 ``probes/``), uninterpreted. ``mesh`` streams the raw
+    entries of mesh.json's ``probes`` list (None: not collected); ``tls`` maps a served
+    chain's file name, ``<host>_<port>.pem``, to its text; ``nodes`` maps a node to what its
+    network looked like from the node itself (``probes/nodes/<node>/<file>``, NODE_NET_FILES)."""
+
+    mesh: Iterable[Any] | None = None
+    tls: Mapping[str, str] = field(default_factory=dict)
+    nodes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
 class Bundle(Protocol):
     """Read-only, streaming access to collected material."""
 
@@ -137,3 +154,6 @@ class Bundle(Protocol):
 
     def pod_logs(self) -> Iterator[PodLog]:
         """Logs of networking pods that were collected (none when not collected)."""
+
+    def probes(self) -> ProbeFiles:
+        """Active-probe results, when a probe ran (``kubetriage probe``, ``--probe``)."""

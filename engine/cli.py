@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -27,10 +27,10 @@ from rich.console import Console
 from rich.text import Text
 
 from kubetriage import __version__
-from kubetriage.bundle import Bundle, too_little
+from kubetriage.bundle import Bundle, ProbeFiles, too_little
 from kubetriage.catalog import CATALOG
 from kubetriage.collectors.snapshot import SnapshotBundle
-from kubetriage.collectors.writer import prepare_directory, write_snapshot
+from kubetriage.collectors.writer import prepare_directory, write_probes, write_snapshot
 from kubetriage.config import Config, load_config, search_path
 from kubetriage.errors import KubetriageError, RuleValidationError
 from kubetriage.escape import terminal
@@ -45,6 +45,7 @@ from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
 from kubetriage.normalize.currency import EvidenceWindow
 from kubetriage.normalize.signatures import SignatureCatalog
+from kubetriage.probe.plan import ExecSettings, ProbeSettings
 from kubetriage.reports import FORMATS, render_report
 from kubetriage.ruledocs import write_docs
 from kubetriage.rulefile import SEVERITIES
@@ -166,6 +167,25 @@ def _live_options(func: Any, fleet: bool = False) -> Any:
 _fleet_options = partial(_live_options, fleet=True)
 
 
+def _probe_options(func: Any) -> Any:
+    """Opt-in active probes (see `kubetriage probe --help`)."""
+    options = [
+        click.option("--probe", is_flag=True,
+                     help="Also run the mesh probe: a short-lived DaemonSet in namespace kubetriage-probe "
+                          "(needs deploy/rbac-probe.yaml); its results join the triage as probes/mesh.json. "
+                          "With --ssh, also the node-side probes: ip -j addr/route/-d link, the overlay's "
+                          "iptables rules (needs root: --ssh-sudo) and a ping from each node to a pod on "
+                          "other nodes."),
+        click.option("--probe-image", default=ProbeSettings.image, show_default=True,
+                     help="Image of the probe pods (any image with python3 and kubetriage installed)."),
+        click.option("--probe-timeout", type=click.FloatRange(1), default=ProbeSettings.timeout,
+                     show_default=True, metavar="SECONDS", help="Bound on the whole probe run."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _ssh_options(func: Any) -> Any:
     """Options for reading node evidence over SSH (kubelet journal, CNI config, IPAM state)."""
     options = [
@@ -242,7 +262,7 @@ def _fact_base(snapshot: Path | None, now: str | None, live: dict[str, Any], sig
         return normalize(bundle, resolve_now(bundle, now), signatures, window)
 
 
-def _ssh_bundle(base: Bundle, opts: dict[str, Any]) -> Bundle:
+def _ssh_bundle(base: Bundle, opts: dict[str, Any], probe: bool = False) -> Bundle:
     from kubetriage.collectors.ssh import SshNodeBundle, SshSettings, load_inventory, parse_duration
 
     settings = SshSettings(
@@ -251,7 +271,7 @@ def _ssh_bundle(base: Bundle, opts: dict[str, Any]) -> Bundle:
         ssh_config=opts["ssh_config"], password_env=opts["ssh_password_env"],
         connect_timeout=opts["ssh_timeout"], command_timeout=opts["ssh_command_timeout"],
         concurrency=opts["ssh_concurrency"], since_seconds=parse_duration(opts["since"]),
-        max_lines=opts["ssh_max_lines"], sudo=opts["ssh_sudo"], distro=opts["distro"])
+        max_lines=opts["ssh_max_lines"], sudo=opts["ssh_sudo"], distro=opts["distro"], probe=probe)
     inventory = load_inventory(opts["ssh_inventory"]) if opts["ssh_inventory"] else None
     return SshNodeBundle(base, settings, inventory)
 
@@ -261,16 +281,21 @@ def _open_bundle(snapshot: Path | None, live: dict[str, Any], status: bool = Tru
     """The snapshot directory, or a live cluster when no snapshot is given (``status``: show a
     spinner on a terminal; one at a time, so a fleet's threads show none)."""
     ssh = live.pop("ssh") or live["ssh_inventory"] is not None
+    probe = live.pop("probe", False)
+    settings_probe = ProbeSettings(image=live.pop("probe_image", ProbeSettings.image),
+                                   timeout=live.pop("probe_timeout", ProbeSettings.timeout))
     if snapshot is not None:
-        if ssh:
-            raise click.UsageError("--ssh reads a live cluster's nodes; it cannot be combined with --snapshot")
+        if ssh or probe:
+            raise click.UsageError("--ssh and --probe read a live cluster; they cannot be combined with --snapshot")
         yield SnapshotBundle(snapshot, None if live["all_namespaces"] else live["namespace"])
         return
     from kubetriage.collectors.kube import LiveBundle  # kubernetes is slow to import
 
     api, cluster, settings = _connect(live)
     live_bundle = LiveBundle(api, cluster, settings)
-    bundle: Bundle = _ssh_bundle(live_bundle, live) if ssh else live_bundle
+    if probe:
+        live_bundle.probe_results = ProbeFiles(mesh=_mesh_probe(api, settings_probe))
+    bundle: Bundle = _ssh_bundle(live_bundle, live, probe) if ssh else live_bundle
     spinner = (Console(stderr=True).status(Text(terminal(f"Collecting from {cluster}…")))
                if status and sys.stderr.isatty() else None)
     try:
@@ -343,6 +368,7 @@ def kubectl_plugin() -> None:
                    "Without it, the current kubeconfig context is triaged live.")
 @_fleet_options
 @_ssh_options
+@_probe_options
 @click.option("-o", "--output", type=click.Choice(FORMATS), default="table", show_default=True)
 @_RULES_OPTION
 @click.option("--disable", multiple=True, metavar="ID", help="Skip a rule (repeatable).")
@@ -435,6 +461,7 @@ def _exit_if_too_little(reason: str) -> None:
 @click.option("--force", is_flag=True, help="Write into a non-empty directory.")
 @_live_options
 @_ssh_options
+@_probe_options
 @_CONFIG_OPTION
 def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -> None:
     """Collect a snapshot from a live cluster (DESIGN §3 format) for later or offline triage.
@@ -514,6 +541,148 @@ def watch_cmd(listen: str, notify_specs: tuple[str, ...], history_where: str | N
     run_watch(api, cluster, settings, setup.knowledge, setup.params, setup.config, address, targets, history_where,
               every, timing,
               ssh=(lambda base: _ssh_bundle(base, live)) if ssh else None)
+
+
+def _mesh_probe(api: Any, settings: ProbeSettings) -> list[dict[str, Any]]:
+    from kubetriage.collectors.probe import MeshProbe, ProbeApi
+
+    click.echo("kubetriage: probing the data plane (DaemonSet kubetriage-probe/kubetriage-probe)…", err=True)
+    return MeshProbe(ProbeApi(api), settings).run()
+
+
+@main.command("probe")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Snapshot directory to write probes/mesh.json into (created when missing; exec probe "
+                   "results join the entries already there).")
+@click.option("--cleanup", is_flag=True, help="Only remove what an interrupted probe run left behind.")
+@click.option("--probe-image", default=ProbeSettings.image, show_default=True,
+              help="Image of the probe pods (any image with python3 and kubetriage installed).")
+@click.option("--probe-timeout", type=click.FloatRange(1), default=ProbeSettings.timeout, show_default=True,
+              metavar="SECONDS", help="Bound on the whole run.")
+@click.option("--all-pairs-up-to", type=click.IntRange(2), default=ProbeSettings.all_pairs_up_to,
+              show_default=True, help="Probe every node pair up to this many nodes, then a ring (O(N)).")
+@click.option("--mesh/--no-mesh", default=True, show_default=True, help="Run the DaemonSet mesh probe.")
+@click.option("--endpoints/--no-endpoints", default=True, show_default=True,
+              help="From here: TLS handshake (SNI) and a GET per Ingress host and path, TCP to each "
+                   "LoadBalancer address, at the addresses in their status.")
+@click.option("--from", "from_pod", metavar="NS/POD",
+              help="Exec probe: run ping, traceroute, nslookup and ip inside this pod (instead of the mesh "
+                   "and endpoint probes).")
+@click.option("--to", "targets", multiple=True, metavar="TARGET",
+              help="With --from (repeatable): NS/POD, svc/NS/NAME, an IP or a host name.")
+@click.option("--debug-image", default=ExecSettings.debug_image, show_default=True,
+              help="With --from: image of the ephemeral debug container used when the pod lacks a tool.")
+@_live_options
+def probe_cmd(out: Path | None, cleanup: bool, probe_image: str, probe_timeout: float, all_pairs_up_to: int,
+              mesh: bool, endpoints: bool, from_pod: str | None, targets: tuple[str, ...], debug_image: str,
+              **live: Any) -> None:
+    """Test the data plane: pod-to-pod across nodes, MTU, the kubernetes Service, cluster DNS.
+
+    \b
+    Mesh mode (the default) creates, in namespace kubetriage-probe only (deploy/rbac-probe.yaml):
+      ConfigMap kubetriage-probe   the peer list
+      DaemonSet kubetriage-probe   one pod per node, tolerating every taint, NET_RAW only
+    Each pod sends ICMP echo (56 bytes, then pod MTU - 28 with don't-fragment) to its peers,
+    a TCP connect to the kubernetes Service and one endpoint, and DNS queries to the cluster DNS
+    Service: cluster addresses only. Both objects are deleted when the run ends, fails or is
+    interrupted; --cleanup removes the leftovers of a killed run.
+
+    \b
+    Exec mode (--from POD --to TARGET) creates nothing unless the pod lacks a tool: it runs
+    ip link, ping (and a don't-fragment ping with iputils), traceroute when ping fails, and
+    nslookup, through pods/exec (deploy/rbac-exec-probe.yaml). A missing tool is run from an
+    ephemeral container (--debug-image, sleeping 10 minutes) added to the pod: the API cannot
+    remove it again; it stays, exited, until the pod is replaced.
+
+    \b
+    Examples:
+      kubetriage probe -o ./snap && kubetriage triage --snapshot ./snap
+      kubetriage probe --from shop/web-0 --to shop/api-1 --to svc/shop/api -o ./snap
+      kubetriage triage --probe
+      kubetriage probe --cleanup
+    """
+    from kubetriage.collectors.endpoints import endpoint_probes
+    from kubetriage.collectors.kube import LiveBundle, api_client
+    from kubetriage.collectors.probe import MeshProbe, ProbeApi
+    from kubetriage.collectors.probe import cleanup as probe_cleanup
+
+    if targets and not from_pod:
+        raise click.UsageError("--to needs --from NS/POD")
+    if not cleanup and out is None:
+        raise click.UsageError("-o/--output DIR is required (or --cleanup)")
+    api, cluster = api_client(live["kubeconfig"], live["context"], live["in_cluster"])
+    try:
+        if cleanup:
+            for gone in probe_cleanup(ProbeApi(api)):
+                _echo(f"deleted {gone}", err=True)
+            return
+        assert out is not None
+        started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        chains: dict[str, str] = {}
+        if from_pod:
+            entries = _kept_entries(out) + _exec_probes(api, from_pod, targets, ExecSettings(
+                timeout=live["request_timeout"], debug_image=debug_image))
+        else:
+            settings = ProbeSettings(image=probe_image, timeout=probe_timeout, all_pairs_up_to=all_pairs_up_to)
+            entries = MeshProbe(ProbeApi(api), settings).run() if mesh else []
+            if endpoints:
+                listed = LiveBundle(api, cluster)
+                found, chains = endpoint_probes(listed.objects("ingresses"), listed.objects("services"))
+                entries += found
+                listed.close()
+    finally:
+        api.close()
+    write_probes(ProbeFiles(mesh=entries, tls=chains), out / "probes", started)
+    if not (out / "snapshot.yaml").exists():
+        (out / "snapshot.yaml").write_text(yaml.safe_dump(
+            {"format": "kubetriage/v1", "cluster": cluster, "collected_at": started}), encoding="utf-8")
+    _echo(f"{len(entries)} probe results written to {out / 'probes' / 'mesh.json'}", err=True)
+
+
+def _kept_entries(out: Path) -> list[dict[str, Any]]:
+    """What an earlier probe run wrote to ``out`` (exec probes add to it)."""
+    mesh = out / "probes" / "mesh.json"
+    if not mesh.is_file():
+        return []
+    try:
+        entries = json.loads(mesh.read_text(encoding="utf-8")).get("probes")
+    except (ValueError, AttributeError) as exc:
+        raise click.UsageError(f"{mesh}: not a probes file ({exc}); choose another -o") from None
+    return list(entries) if isinstance(entries, list) else []
+
+
+def _exec_probes(api: Any, from_pod: str, targets: tuple[str, ...], settings: ExecSettings) -> list[dict[str, Any]]:
+    from kubetriage.collectors.execprobe import DebugContainer, PodExec, WithFallback, resolve, run_checks, source_pod
+    from kubetriage.collectors.probe import ProbeApi
+
+    if not targets:
+        raise click.UsageError("--from needs at least one --to TARGET")
+    probe_api = ProbeApi(api)
+    source, container = source_pod(probe_api, from_pod)
+    run = WithFallback(PodExec(api, source.namespace, source.name, container, settings.timeout),
+                       DebugContainer(probe_api, api, source, settings))
+    entries = []
+    for ref in targets:
+        found = run_checks(run, source, resolve(probe_api, ref, settings), settings)
+        for entry in found:
+            _echo(f"{entry['kind']} {source.namespace}/{source.name} -> {_described(entry['to'])}: "
+                  f"{_outcome(entry)}", err=True)
+        entries += found
+    if run.used_debug:
+        _echo(f"kubetriage: a tool was missing in {from_pod}: ran it in an ephemeral debug container "
+              f"({settings.debug_image})", err=True)
+    return entries
+
+
+def _described(to: dict[str, Any]) -> str:
+    return " ".join(str(to[k]) for k in ("pod", "name", "host", "ip") if to.get(k))
+
+
+def _outcome(entry: dict[str, Any]) -> str:
+    if entry["kind"] == "pod-to-dns":
+        return ", ".join(entry["answers"]) or str(entry["error"])
+    replies = f"{entry['received']}/{entry['sent']} replies" if entry["sent"] is not None else "no summary"
+    return replies + (f" ({entry['error']})" if entry["error"] else "")
 
 
 @main.group("runbook", invoke_without_command=True)

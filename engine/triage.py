@@ -63,6 +63,10 @@ class TriageReport:
         }
 
 
+#: Sources only an active probe run (``kubetriage probe``, ``--probe``) produces.
+OPT_IN = "probes/"
+
+
 def resolve_now(bundle: Bundle, override: str | None) -> datetime:
     """``--now``, else collected_at (a live collection sets it), else the newest timestamp the
     nodes and events hold, else the wall clock; the last two are said in coverage, because
@@ -105,19 +109,21 @@ def _times(obj: dict[str, Any], *keys: str) -> Iterator[datetime]:
 
 
 def evaluable(rules: list[Rule], facts: FactBase) -> tuple[list[Rule], list[dict[str, Any]]]:
-    """Rules trimmed to the alternatives whose sources were collected, and the rest."""
+    """Rules trimmed to the alternatives whose sources were collected, and the rest. Active
+    probes are opt-in: when none ran, the rules that need them are left out, not listed."""
+    probed = any(c.startswith(OPT_IN) for c in facts.collected)
     ready, skipped = [], []
     for rule in rules:
         kept, missing = [], set()
         for alt in rule.alternatives:
             gaps = {s for p in alt.required for s in facts.missing_sources(p.fact)}
-            if gaps:
+            if gaps and (probed or not all(g.startswith(OPT_IN) for g in gaps)):
                 missing |= gaps
-            else:
+            elif not gaps:
                 kept.append(alt)
         if kept:
             ready.append(dataclasses.replace(rule, alternatives=tuple(kept)))
-        else:
+        elif missing:
             skipped.append({"rule_id": rule.id, "missing": sorted(missing)})
     return ready, skipped
 

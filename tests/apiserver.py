@@ -21,6 +21,7 @@ import base64
 import bisect
 import copy
 import datetime as dt
+import hashlib
 import ipaddress
 import json
 import re
@@ -29,6 +30,7 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -118,6 +120,10 @@ class FakeApiServer:
     bookmark_interval: float = 1.0  # seconds between BOOKMARKs on a quiet watch that asked for them
     watch_log: _WatchLog = field(default_factory=_WatchLog)
     store: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)  # changed resources
+    #: called after a POST/PUT/DELETE with (verb, plural, object): tests play controllers here
+    on_write: Callable[[str, str, dict[str, Any]], None] | None = None
+    #: answers pods/exec (namespace, pod, container, argv) -> (stdout, stderr, exit code or a runtime error)
+    on_exec: Callable[[str, str, str, list[str]], tuple[bytes, bytes, int | str]] | None = None
 
     def start(self, workdir: Path) -> FakeApiServer:
         self.ca_pem, cert_pem, key_pem = _certificates()
@@ -208,6 +214,29 @@ class FakeApiServer:
         with self.watch_log.changed:
             self.watch_log.generation += 1
             self.watch_log.changed.notify_all()
+
+    def write(self, verb: str, plural: str, namespace: str, name: str, obj: dict[str, Any]) -> int:
+        """Create, replace or delete one object, as the API does for POST/PUT/DELETE (watchers see
+        ADDED/MODIFIED/DELETED); the HTTP status."""
+        name = name or str((obj.get("metadata") or {}).get("name", ""))
+        with self.watch_log.changed:
+            objects = self._objects(plural)
+            exists = (namespace, name) in objects
+            if (verb == "post") == exists:
+                return 409 if exists else 404
+            if verb == "delete":
+                obj = objects[(namespace, name)]
+                self.delete(plural, namespace, name)
+                if plural == "namespaces":  # the namespace takes its objects along
+                    for other in {p.stem for p in (self.root / "api").glob("*.json")} | set(self.store):
+                        for ns, member in [key for key in self._objects(other) if key[0] == name]:
+                            self.delete(other, ns, member)
+            else:
+                obj.setdefault("metadata", {}).update(name=name, **({"namespace": namespace} if namespace else {}))
+                self.put(plural, obj)
+        if self.on_write:
+            self.on_write(verb, plural, obj)
+        return 201 if verb == "post" else 200
 
     def fault_for(self, plural: str, has_continue: bool) -> Fault | None:
         fault = self.faults.get(plural)
@@ -305,7 +334,9 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                     self._send(200, fault.body, "text/html")
                     return
                 self.cut = fault.cut
-            if sub == "log":
+            if sub == "exec":
+                self._exec(ns, name, parse_qs(url.query))
+            elif sub == "log":
                 self._log(ns, name, query)
             elif name:
                 found = [i for i in api.items(plural, ns) if i["metadata"]["name"] == name]
@@ -315,6 +346,63 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                     self._json(404, _status(404, f'{plural} "{name}" not found'))
             else:
                 self._list(plural, ns or None, query)
+
+        def _write(self, verb: str) -> None:
+            scheme, _, credential = (self.headers.get("Authorization") or "").partition(" ")
+            match = _PATH.match(urlparse(self.path).path)
+            if scheme.lower() != "bearer" or credential.strip() != api.token or not match:
+                self._json(401 if match else 404, _status(401 if match else 404, "refused"))
+                return
+            group, ns, plural, name, sub = (match.group(k) or "" for k in ("group", "ns", "plural", "name", "sub"))
+            api.requests.append(Request(verb, group, plural, sub, ns, name))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else {}
+            code = api.write(verb, plural, ns, name, body)
+            self._json(code, body if code < 300 else _status(code, f'{plural} "{name}" conflict or not found'))
+
+        def do_POST(self) -> None:
+            self._write("post")
+
+        def do_PUT(self) -> None:
+            self._write("put")
+
+        def do_DELETE(self) -> None:
+            self._write("delete")
+
+        def _exec(self, ns: str, pod: str, query: dict[str, list[str]]) -> None:
+            """pods/exec over a websocket (RFC 6455) with the v4.channel.k8s.io subprotocol: stdout on
+            channel 1, stderr on 2, the v1 Status on 3, then a close frame."""
+            key = (self.headers.get("Sec-WebSocket-Key") or "") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+            accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+            self.send_response(101, "Switching Protocols")
+            for header, value in (("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                  ("Sec-WebSocket-Accept", accept), ("Sec-WebSocket-Protocol", "v4.channel.k8s.io")):
+                self.send_header(header, value)
+            self.end_headers()
+            argv, container = query.get("command", []), query.get("container", [""])[-1]
+            out, err, code = api.on_exec(ns, pod, container, argv) if api.on_exec else (b"", b"", "exec: not served")
+            for channel, data in ((1, out), (2, err)):
+                if data:
+                    self._frame(bytes([channel]) + data)
+            if code == 0:
+                status: dict[str, Any] = {"metadata": {}, "status": "Success"}
+            elif isinstance(code, int):
+                status = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                          "message": f"command terminated with non-zero exit code: exit code {code}",
+                          "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+            else:
+                status = {"metadata": {}, "status": "Failure", "reason": "InternalError", "code": 500,
+                          "message": f"Internal error occurred: error executing command in container: {code}"}
+            self._frame(b"\x03" + json.dumps(status).encode())
+            self._frame(struct.pack("!H", 1000), opcode=0x8)
+            self.close_connection = True
+
+        def _frame(self, payload: bytes, opcode: int = 0x2) -> None:
+            size = len(payload)
+            length = bytes([size]) if size < 126 else bytes([126]) + struct.pack("!H", size) if size < 1 << 16 \
+                else bytes([127]) + struct.pack("!Q", size)
+            self.wfile.write(bytes([0x80 | opcode]) + length + payload)
+            self.wfile.flush()
 
         def _list(self, plural: str, ns: str | None, query: dict[str, str]) -> None:
             items = api.items(plural, ns)

@@ -52,6 +52,7 @@ class NodeRoot:
     files: dict[str, str] = field(default_factory=dict)
     journal: dict[str, str] = field(default_factory=dict)
     hang: tuple[str, ...] = ()  # commands that never return ("journalctl", or an applet such as "find")
+    scripts: dict[str, str] = field(default_factory=dict)  # executables, e.g. /usr/sbin/ip replaying output
 
     def build(self) -> Path:
         root = self.path
@@ -77,6 +78,9 @@ class NodeRoot:
             self._write(f"/fixture/journal/{unit}.log", text)
         for name, text in self.files.items():
             self._write(name, text)
+        for name, text in self.scripts.items():
+            self._write(name, text)
+            (root / name.lstrip("/")).chmod(0o755)
         return root
 
     def _write(self, name: str, text: str) -> None:

@@ -230,6 +230,35 @@ CASES = [
          "nodes/worker-1/ipam/k8s-pod-network", "larger than 4194304 bytes: not read"),
     Case("cni-nested-100k", _write("nodes/worker-1/cni/10-canal.conflist", "[" * 100_000 + "]" * 100_000)),
     Case("dump-namespace-links-out", _dump_namespace_link, "evil", "a link that leads outside the snapshot"),
+    # probes/: what an active probe wrote (mesh.json, served chains)
+    Case("probes-links-elsewhere", _link_out("probes", "probes"), "probes", "a link that leads outside the snapshot"),
+    Case("probes-mesh-links-out", _link_out("probes/mesh.json", "probes/mesh.json"),
+         "probes/mesh.json", "a link that leads outside the snapshot"),
+    Case("probes-mesh-bare-array", _write("probes/mesh.json", "[]"), "probes/mesh.json", "found a JSON array"),
+    Case("probes-mesh-truncated", _write("probes/mesh.json", '{"probes": [\n{"kind": "mtu",'),
+         "probes/mesh.json", "line 2"),
+    Case("probes-entry-string", _write("probes/mesh.json", '{"probes": ["x"]}'),
+         "probes/mesh.json", "probes[0]: expected an object, got str"),
+    Case("probes-entry-nested-30k", _write("probes/mesh.json", '{"probes": [' + _nested(30_000) + "]}"),
+         "probes/mesh.json", "probes[0]: nested deeper than 100 levels"),
+    Case("probes-node-escapes", _write("probes/mesh.json", json.dumps({"probes": [
+        {"kind": "pod-to-pod", "from": {"node": "w1" + _ESCAPES}, "to": {"node": "w2"}, "sent": 3, "received": 0}]})),
+         terminal=True),
+    Case("probes-pem-300k", _write("probes/tls/shop.example.com_443.pem", "A" * 300_000),
+         "probes/tls/shop.example.com_443.pem", "larger than 262144 bytes: not read"),
+    Case("probes-pem-fifo", _replace("probes/tls/shop.example.com_443.pem", os.mkfifo),
+         "probes/tls/shop.example.com_443.pem", "a FIFO: not read"),
+    Case("probes-node-file-links-out", _link_out("probes/nodes/worker-1/route.json", "shadow"),
+         "probes/nodes/worker-1/route.json", "a link that leads outside the snapshot"),
+    Case("probes-node-file-not-json", _write("probes/nodes/worker-1/link.json", '[{"ifname": "eth0",'),
+         "probes/nodes/worker-1/link.json", "not JSON"),
+    Case("probes-node-file-5mb", _write("probes/nodes/worker-1/route.json",
+                                        "[" + '{"dst": "default"},' * 250_000 + "{}]"),
+         "probes/nodes/worker-1/route.json", "larger than 4194304 bytes: not read"),
+    Case("probes-node-name-escapes", _write("probes/nodes/w\x1b]0;x\x07/link.json", "[]"),
+         "probes/nodes/w\\x1b]0;x\\x07", "not a valid name", terminal=True),
+    Case("probes-pem-name-traversal", _write("probes/tls/..evil_443.pem", "x"),
+         "probes/tls/..evil_443.pem", "not a valid name"),
     # snapshot.yaml
     Case("yaml-alias-bomb", _write("snapshot.yaml", _ALIAS_BOMB), "snapshot.yaml", "invalid YAML"),
     Case("yaml-invalid-utf8", _write("snapshot.yaml", b"format: kubetriage/v1\ncluster: \xff\xfe\n"),
@@ -264,6 +293,9 @@ def outside(tmp_path: Path) -> Path:
     for pod in pods["items"]:
         pod["metadata"]["name"] += f"-{CANARY}"
     (out / "api" / "pods.json").write_text(json.dumps(pods))
+    (out / "probes").mkdir()
+    (out / "probes" / "mesh.json").write_text(json.dumps({"probes": [
+        {"kind": "pod-to-pod", "from": {"node": f"w1-{CANARY}"}, "to": {"node": f"w2-{CANARY}"}, "error": "x"}]}))
     (out / "dump-namespace").mkdir()
     (out / "dump-namespace" / "pods.json").write_text((out / "api" / "pods.json").read_text())
     return out

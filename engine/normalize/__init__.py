@@ -25,9 +25,11 @@ from kubetriage.normalize.ingresses import (
     read_ingresses,
 )
 from kubetriage.normalize.nodefiles import cni_config_fact, ipam_facts, scan_log, scan_pod_log
+from kubetriage.normalize.nodenet import node_network_facts
 from kubetriage.normalize.nodes import node_facts, read_nodes
 from kubetriage.normalize.pods import read_pods
 from kubetriage.normalize.policies import PolicySet, read_namespaces, read_policies
+from kubetriage.normalize.probes import MESH, probe_facts
 from kubetriage.normalize.reachability import dns_egress_facts
 from kubetriage.normalize.scope import Scope
 from kubetriage.normalize.services import (
@@ -84,7 +86,6 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog,
                               classes if bundle.has_resource("ingressclasses") else None,
                               secrets_found))
     base.extend(dns_egress_facts(scope))
-
     nodes_read = 0
     for files in bundle.node_files():
         nodes_read += 1
@@ -98,6 +99,13 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog,
         if "ipam" in files.dirs:
             base.extend(ipam_facts(node, files.dirs["ipam"], scope, pods_known))
             collected.append(f"nodes/{node}/ipam")
+    probes, probe_errors = bundle.probes(), list[CollectionError]()  # after node_files: SSH adds node probes
+    if probes.mesh is not None or probes.tls:
+        base.extend(probe_facts(probes.mesh or (), probes.tls, scope, ingresses, probe_errors))
+        collected += [MESH] if probes.mesh is not None else []
+        collected += ["probes/tls"] if probes.tls else []
+    base.extend(node_network_facts(probes.nodes, scope, probe_errors))
+    collected += [f"probes/nodes/{node}" for node in probes.nodes]
     base.extend(scope.hits.facts())
     base.resolved_earlier = scope.resolved + scope.hits.resolved()
     base.add(CATALOG["cluster"].make(
@@ -110,7 +118,8 @@ def normalize(bundle: Bundle, now: datetime, signatures: SignatureCatalog,
 
     base.collected = collected
     base.missing = _missing(collected, nodes_read)
-    base.errors = list(dict.fromkeys([*bundle.errors, *skipped])) + [  # a pre-pass (resolve_now) may repeat one
+    # a pre-pass (resolve_now) may repeat one
+    base.errors = list(dict.fromkeys([*bundle.errors, *skipped, *probe_errors])) + [
         CollectionError("signatures", signature, f"a pattern took longer than {MATCH_SECONDS:g} s on {n} line(s); "
                         "they were not classified by this signature")
         for signature, n in sorted(scope.hits.timeouts.items())]

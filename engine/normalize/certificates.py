@@ -32,6 +32,7 @@ def certificate_facts(
         found.add(key)
         fact = certificate_fact(leaf, key[0], key[1], scope.now)
         scope.cert_sans[key] = fact["sans"]
+        scope.cert_leaves[key] = leaf
         yield fact
 
 

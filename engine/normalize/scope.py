@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cryptography import x509
+
 from kubetriage.normalize.policies import PolicySet
 from kubetriage.normalize.signatures import HitAggregator
 
@@ -106,3 +108,5 @@ class Scope:
     terminated: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: stale Warning events, for the report's "resolved earlier" list
     resolved: list[dict[str, Any]] = field(default_factory=list)
+    #: (namespace, secret) -> its leaf certificate, to compare with what endpoints serve
+    cert_leaves: dict[tuple[str, str], x509.Certificate] = field(default_factory=dict)

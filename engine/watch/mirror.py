@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubetriage.bundle import BundleMeta, CollectionError, NodeFiles, PodLog
+from kubetriage.bundle import BundleMeta, CollectionError, NodeFiles, PodLog, ProbeFiles
 
 Key = tuple[str, str]  # namespace ('' when cluster-scoped), name
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
@@ -152,3 +152,6 @@ class MirrorBundle:
 
     def node_files(self) -> Iterator[NodeFiles]:
         return iter(self.nodes)
+
+    def probes(self) -> ProbeFiles:
+        return ProbeFiles()  # a watch sends no probe traffic

@@ -72,6 +72,9 @@ class Cluster:
     cni_files: dict[str, dict[str, str]] = field(default_factory=dict)
     ipam: dict[str, dict[str, str]] = field(default_factory=dict)
     logs: dict[str, list[str]] = field(default_factory=dict)
+    mesh: list[Obj] = field(default_factory=list)  # probes/mesh.json entries; none: not probed
+    served: dict[str, bytes] = field(default_factory=dict)  # probes/tls/<host>_<port>.pem
+    node_net: dict[str, dict[str, str]] = field(default_factory=dict)  # probes/nodes/<node>/<file>
     names: list[str] = field(default_factory=lambda: ["cp-1", "worker-1", "worker-2"])
 
     def __post_init__(self) -> None:
@@ -128,6 +131,7 @@ class Cluster:
         cert, _ = synth.certificate("shop.example.com", ["shop.example.com", "www.shop.example.com"],
                                     "2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z", issuer="R11")
         self.secrets.append(synth.tls_secret("shop", "shop-tls", cert))
+        self.shop_cert = cert
         self.ingresses.append(synth.ingress("shop", "storefront", class_name=ingress_class,
                                             rules=[("shop.example.com", "/", "web", "http"),
                                                    ("shop.example.com", "/cart", "cart", "http"),
@@ -292,6 +296,17 @@ class Cluster:
             target = root / "logs" / key
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text("\n".join(lines) + "\n")
+        if self.mesh:
+            (root / "probes").mkdir()
+            (root / "probes" / "mesh.json").write_text(json.dumps(
+                {"started_at": "2026-11-25T10:31:00Z", "probes": self.mesh}, indent=1))
+        for name, pem in self.served.items():
+            (root / "probes" / "tls").mkdir(parents=True, exist_ok=True)
+            (root / "probes" / "tls" / name).write_bytes(pem)
+        for node, files in self.node_net.items():
+            (root / "probes" / "nodes" / node).mkdir(parents=True, exist_ok=True)
+            for name, text in files.items():
+                (root / "probes" / "nodes" / node / name).write_text(text)
         (root / "snapshot.yaml").write_text(yaml.safe_dump(
             {"format": "kubetriage/v1", "cluster": f"{self.distro}-lab", "collected_at": COLLECTED_AT}))
         (root / "expected.yaml").write_text(yaml.safe_dump(expected, sort_keys=False, width=110))
@@ -714,6 +729,151 @@ def zero_trust_namespace(c: Cluster) -> None:
         "policyTypes": ["Ingress", "Egress"],
         "ingress": [{"from": [{"podSelector": {}}]}],
         "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"team": "shop"}}}]}]})
+# -- active probes (probes/mesh.json): what traffic did --------------------------------------------
+PROBE_AT = "2026-11-25T10:31:30Z"
+
+
+def probed(c: Cluster) -> list[Obj]:
+    """A clean probe run: every node pair (small and large don't-fragment pings), the kubernetes
+    Service by ClusterIP and by endpoint, DNS from every node, the Ingress TLS host."""
+    pods = {n: {"node": n, "pod": f"kubetriage-probe/kubetriage-probe-{_suffix(n, 9)}", "ip": c.ip(n), "mtu": 1450}
+            for n in c.names}
+    dns = next(s for s in c.services if s["spec"]["ports"][0]["port"] == 53)["spec"]["clusterIP"]
+    for src in c.names:
+        for dst in c.names:
+            if src != dst:
+                for size in (56, 1422):
+                    c.mesh.append({"kind": "pod-to-pod", "from": pods[src], "to": pods[dst], "protocol": "icmp",
+                                   "size": size, "dont_fragment": size > 56, "sent": 3, "received": 3,
+                                   "rtt_ms": 0.6, "error": None, "at": PROBE_AT})
+        for ip, port, endpoint in (("10.43.0.1", 443, False), ("10.0.0.10", 6443, True)):
+            c.mesh.append({"kind": "pod-to-service", "from": pods[src], "protocol": "tcp", "error": None,
+                           "to": {"service": "default/kubernetes", "ip": ip, "port": port, "endpoint": endpoint},
+                           "at": PROBE_AT})
+        c.mesh.append({"kind": "pod-to-dns", "from": pods[src], "protocol": "dns", "error": None, "at": PROBE_AT,
+                       "to": {"name": "kubernetes.default.svc.cluster.local", "server": dns}})
+    c.served["shop.example.com_443.pem"] = c.shop_cert
+    node_side(c)
+    return []
+
+
+def node_side(c: Cluster, underlay_mtu: dict[str, int] | None = None, no_route: tuple[str, str] = ("", ""),
+              dropped: str = "") -> None:
+    """What `ip -j` and `iptables -S` print on flannel nodes (``--ssh --probe``), in the shape the
+    netns data plane of tests/test_node_probe.py really prints; optionally broken: a lower
+    underlay MTU on a node, ``no_route`` (node, other node) without its route, a node whose
+    firewall drops VXLAN."""
+    cidrs = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in c.nodes if n["spec"].get("podCIDR")}
+    for node in c.names:
+        links = [{"ifindex": 2, "ifname": "eth0", "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+                  "mtu": (underlay_mtu or {}).get(node, 1500), "operstate": "UP", "link_type": "ether"},
+                 {"ifindex": 3, "ifname": "flannel.1", "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+                  "mtu": 1450, "operstate": "UNKNOWN", "link_type": "ether",
+                  "linkinfo": {"info_kind": "vxlan", "info_data": {"id": 1, "link": "eth0", "port": 8472}}}]
+        routes = [{"dst": "default", "gateway": "10.0.0.1", "dev": "eth0"}] + [
+            {"dst": cidr, "gateway": cidr.split("/")[0], "dev": "flannel.1", "flags": ["onlink"]}
+            for other, cidr in cidrs.items() if other != node and (node, other) != no_route]
+        rules = "-A INPUT -p udp -m udp --dport 8472 -j " + ("DROP" if node == dropped else "ACCEPT") + "\n"
+        c.node_net[node] = {"link.json": json.dumps(links), "route.json": json.dumps(routes),
+                            "addr.json": "[]", "iptables.txt": rules}
+
+
+def node_route_missing(c: Cluster) -> list[Obj]:
+    node_side(c, no_route=("worker-1", "worker-2"))
+    return [{"rule": "NET-NODE-004", "root_cause": True}]
+
+
+def node_tunnel_mtu(c: Cluster) -> list[Obj]:
+    node_side(c, underlay_mtu={"worker-1": 1400})
+    return [{"rule": "NET-NODE-005", "root_cause": True}]
+
+
+def node_firewall_drops_overlay(c: Cluster) -> list[Obj]:
+    """worker-2's firewall drops VXLAN: the node-side probe shows the rule, the mesh its effect."""
+    probed(c)
+    node_side(c, dropped="worker-2")
+    _break_probes(c, "100% packet loss", lambda e: _crosses(e, "worker-2"))
+    return [{"rule": "NET-NODE-006", "root_cause": True}, {"rule": "NET-PROBE-001", "root_cause": False}]
+
+
+def _break_probes(c: Cluster, error: str, hit: Callable[[Obj], bool]) -> None:
+    for entry in c.mesh:
+        if hit(entry):
+            entry.update(error=error, rtt_ms=None, **({"received": 0} if "sent" in entry else {}))
+
+
+def _crosses(entry: Obj, node: str) -> bool:
+    return entry["kind"] == "pod-to-pod" and node in (entry["from"]["node"], entry["to"]["node"])
+
+
+def overlay_port_blocked(c: Cluster) -> list[Obj]:
+    """worker-2 drops VXLAN (UDP 8472): its pods reach no other node, so the kubernetes Service,
+    DNS (CoreDNS runs elsewhere) and the /cart path (its pod runs on worker-2) fail from there."""
+    probed(c)
+    _break_probes(c, "100% packet loss", lambda e: _crosses(e, "worker-2"))
+    _break_probes(c, "dial tcp: i/o timeout", lambda e: e["from"]["node"] == "worker-2"
+                  and e["kind"] in ("pod-to-service", "pod-to-dns"))
+    c.pod("shop", "cart")["spec"]["nodeName"] = "worker-2"
+    c.mesh.append({"kind": "ingress-path", "from": {"node": ""}, "protocol": "tcp", "status": 504, "error": None,
+                   "to": {"host": "shop.example.com", "path": "/cart", "ip": "10.0.0.10", "port": 443},
+                   "at": PROBE_AT})
+    return [{"rule": "NET-PROBE-001", "root_cause": True}, {"rule": "NET-PROBE-004", "root_cause": False},
+            {"rule": "NET-PROBE-005", "root_cause": False}, {"rule": "NET-PROBE-008", "root_cause": False}]
+
+
+def overlay_partition(c: Cluster) -> list[Obj]:
+    probed(c)
+    _break_probes(c, "100% packet loss", lambda e: e["kind"] == "pod-to-pod"
+                  and {e["from"]["node"], e["to"]["node"]} == {"cp-1", "worker-1"})
+    return [{"rule": "NET-PROBE-002", "root_cause": True}]
+
+
+def overlay_mtu(c: Cluster) -> list[Obj]:
+    probed(c)
+    _break_probes(c, "From 10.42.1.1 icmp_seq=1 Frag needed and DF set (mtu = 1400)",
+                  lambda e: _crosses(e, "worker-1") and e["size"] > 56)
+    return [{"rule": "NET-PROBE-003", "root_cause": True}]
+
+
+def service_vip_dead(c: Cluster) -> list[Obj]:
+    probed(c)
+    _break_probes(c, "dial tcp 10.43.0.1:443: i/o timeout", lambda e: e["from"]["node"] == "worker-1"
+                  and e["kind"] == "pod-to-service" and not e["to"]["endpoint"])
+    return [{"rule": "NET-PROBE-004", "root_cause": True}]
+
+
+def dns_from_node(c: Cluster) -> list[Obj]:
+    probed(c)
+    _break_probes(c, "timed out waiting for a reply", lambda e: e["from"]["node"] == "worker-1"
+                  and e["kind"] == "pod-to-dns")
+    return [{"rule": "NET-PROBE-005", "root_cause": True}]
+
+
+def probe_pod_not_started(c: Cluster) -> list[Obj]:
+    """The CNI agent on worker-2 is down: the probe pod there never got a sandbox."""
+    expected = cni_agent_down(c)
+    probed(c)
+    c.mesh = [e for e in c.mesh if not _crosses(e, "worker-2") and e["from"]["node"] != "worker-2"]
+    c.mesh.append({"kind": "pod-to-pod", "from": {"node": "worker-2"}, "to": {"node": "worker-1"},
+                   "error": "probe pod not running: ContainerCreating: failed to setup network for sandbox",
+                   "at": PROBE_AT})
+    return [*expected, {"rule": "NET-PROBE-006", "root_cause": False}]
+
+
+def fake_certificate(c: Cluster) -> list[Obj]:
+    probed(c)
+    c.served["shop.example.com_443.pem"] = synth.certificate(
+        "Kubernetes Ingress Controller Fake Certificate", ["ingress.local"], "2026-11-01T00:00:00Z",
+        "2027-11-01T00:00:00Z")[0]
+    return [{"rule": "NET-PROBE-007", "root_cause": True}]
+
+
+def lb_unreachable(c: Cluster) -> list[Obj]:
+    probed(c)
+    c.mesh.append({"kind": "loadbalancer", "from": {"node": ""}, "protocol": "tcp", "at": PROBE_AT,
+                   "error": "connect to 10.0.0.10:80: timed out",
+                   "to": {"service": "kube-system/traefik", "ip": "10.0.0.10", "port": 80}})
+    return [{"rule": "NET-PROBE-009", "root_cause": True}]
 
 
 SINGLE: dict[str, tuple[str, Fault]] = {
@@ -742,6 +902,11 @@ SINGLE: dict[str, tuple[str, Fault]] = {
     "dns-apiserver-unreachable": ("rke2", dns_apiserver_unreachable),
     "tls-secret-not-in-controller-store": ("rke2", tls_secret_not_in_controller_store),
     "lb-pool-exhausted-log": ("kubeadm", lb_pool_exhausted_log),
+    "probe-overlay-blocked": ("rke2", overlay_port_blocked), "probe-partition": ("kubeadm", overlay_partition),
+    "probe-mtu": ("k3s", overlay_mtu), "probe-service-vip": ("kubeadm", service_vip_dead),
+    "probe-dns-node": ("rke2", dns_from_node), "probe-fake-certificate": ("kubeadm", fake_certificate),
+    "probe-lb-unreachable": ("k3s", lb_unreachable), "node-route-missing": ("k3s", node_route_missing),
+    "node-tunnel-mtu": ("rke2", node_tunnel_mtu), "node-firewall-overlay": ("k3s", node_firewall_drops_overlay),
 }
 MULTI: dict[str, tuple[str, list[Fault]]] = {
     "multi-cni-and-tls": ("rke2", [cni_agent_down, cert_expired]),
@@ -754,6 +919,7 @@ MULTI: dict[str, tuple[str, list[Fault]]] = {
     "multi-flannel-and-expiring": ("k3s", [flannel_agent_not_running, cert_expiring]),
     "multi-three-layers": ("kubeadm", [calico_unauthorized, backend_missing, dns_upstream]),
     "multi-lb-pool-and-named-port": ("kubeadm", [lb_pool_exhausted, named_port_missing]),
+    "multi-cni-and-probe-pod": ("rke2", [probe_pod_not_started, named_port_missing]),
 }
 
 
@@ -778,6 +944,10 @@ def build_all() -> None:
             expected += [e for e in fault(cluster) if e["rule"] not in {x["rule"] for x in expected}]
         cluster.write(HERE / name, {"description": " + ".join(f.__name__.replace("_", " ") for f in faults),
                                     "findings": expected})
+    probed_cluster = Cluster("rke2", noise=2000)
+    probed(probed_cluster)
+    probed_cluster.write(HERE / "healthy-probed", {
+        "description": "Healthy rke2 cluster (canal) with a clean active-probe run.", "findings": []})
 
 
 if __name__ == "__main__":
