@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml | system-deps
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/kubetriage triage --snapshot examples/rke2-outage --fail-on never
+	$(BIN)/kubetriage demo
 
 # mypy cannot follow setuptools' package-dir mapping (engine/ -> kubetriage), so it checks
 # a tree of symlinks with the installed layout.
@@ -75,7 +75,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not (slow or sshd or chromium or netns or bench)"
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

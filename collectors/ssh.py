@@ -30,7 +30,7 @@ import paramiko
 
 from kubetriage.bundle import Bundle, CollectionError, NodeFiles, PodLog
 from kubetriage.collectors.pool import ordered_map
-from kubetriage.errors import KubetriageError, Problem, RuleValidationError
+from kubetriage.errors import KubetriageError, Problem, ValidationError
 from kubetriage.schema import check as check_schema
 from kubetriage.yamlsource import load_located
 
@@ -103,10 +103,10 @@ def load_inventory(path: Path) -> list[SshTarget]:
     problems: list[Problem] = []
     doc = load_located(path, problems)
     if doc is None:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     problems += check_schema(doc, "inventory", "E130")
     if problems:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     defaults = doc.value.get("defaults", {})
     targets = []
     for name, entry in doc.value["nodes"].items():

@@ -31,7 +31,7 @@ RESOURCES = (
 #: Resources that are not namespaced (read whole even when a namespace is selected).
 CLUSTER_SCOPED = frozenset({"nodes", "ingressclasses", "namespaces"})
 
-#: Per-node files (DESIGN §3); ``cni`` and ``ipam`` are directories.
+#: Per-node files (docs/snapshot-format.md); ``cni`` and ``ipam`` are directories.
 NODE_LOGS = ("kubelet.log", "containerd.log", "kernel.log")
 NODE_DIRS = ("cni", "ipam")
 
@@ -74,7 +74,7 @@ class ItemErrors:
 
 def too_little(collected: Iterable[str]) -> str:
     """Why nothing can be judged from what was collected ('' when something can): a triage needs
-    the nodes or the pods, from the API or from the nodes' own files (DESIGN §5, exit code 3)."""
+    the nodes or the pods, from the API or from the nodes' own files (exit code 3)."""
     if any(source in ("api/nodes", "api/pods") or source.startswith("nodes/") for source in collected):
         return ""
     return "neither nodes nor pods were collected (not from the API, not from any node's files)"
@@ -96,7 +96,7 @@ MAX_LINE = 8 * 1024
 
 @dataclass(frozen=True)
 class PodLog:
-    """The tail of one container's log (DESIGN §3 ``logs/``)."""
+    """The tail of one container's log (``logs/`` in docs/snapshot-format.md)."""
 
     namespace: str
     pod: str

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from kubetriage.catalog import CATALOG
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.collectors.writer import prepare_directory, write_snapshot
 from kubetriage.config import Config, load_config, search_path
-from kubetriage.errors import KubetriageError, RuleValidationError
+from kubetriage.errors import KubetriageError, ValidationError
 from kubetriage.escape import terminal
 from kubetriage.explain import explain
 from kubetriage.facts import FactBase
@@ -93,7 +94,9 @@ def main() -> None:
 
     \b
     Quick start:
-      kubetriage triage --snapshot examples/rke2-outage
+      kubetriage demo                                # triage the bundled example outage
+      kubetriage triage --snapshot "$(kubetriage demo --path)" -o json
+      kubetriage triage                              # the current kubeconfig context, live
       kubetriage triage --snapshot DIR -o json --fail-on critical
       kubetriage rules list
     """
@@ -119,7 +122,7 @@ def _setup(config_path: Path | None, rule_dirs: Sequence[Path] = (), disable: Se
     declared = {r.id: r.params for r in knowledge.rules}
     problems = config.check_against(declared, {s.id for s in knowledge.signatures.signatures})
     if problems:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     return _Setup(config, knowledge.without([*config.disable, *disable]), config.rule_params(declared))
 
 
@@ -352,6 +355,27 @@ def triage_cmd(snapshot: Path | None, output: str, rule_dirs: tuple[Path, ...],
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
 
 
+@main.command("demo")
+@click.option("-o", "--output", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--path", "show_path", is_flag=True, help="Print where the example snapshot is, and stop.")
+@click.pass_context
+def demo_cmd(ctx: click.Context, output: str, show_path: bool) -> None:
+    """Triage the example snapshot shipped with kubetriage: an RKE2 cluster whose CNI agent
+    crash-loops on one node, and an Ingress serving an expired certificate.
+
+    \b
+    Examples:
+      kubetriage demo
+      kubetriage demo -o json
+      kubetriage facts --snapshot "$(kubetriage demo --path)" --kind pod
+    """
+    snapshot = Path(str(files("kubetriage.examples") / "rke2-outage"))
+    if show_path:
+        _echo(str(snapshot))
+        return
+    ctx.invoke(triage_cmd, snapshot=snapshot, output=output, fail_on="never")
+
+
 def _exit_if_too_little(reason: str) -> None:
     """Exit 3, loudly, when nothing could be judged: that must never look like a healthy cluster."""
     if reason:
@@ -368,7 +392,7 @@ def _exit_if_too_little(reason: str) -> None:
 @_ssh_options
 @_CONFIG_OPTION
 def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -> None:
-    """Collect a snapshot from a live cluster (DESIGN §3 format) for later or offline triage.
+    """Collect a snapshot directory from a live cluster for later or offline triage.
 
     \b
     Examples:
@@ -530,7 +554,7 @@ def rules_lint(paths: tuple[Path, ...], config_path: Path | None) -> None:
     """Validate rule directories (default: the built-in rules); report every problem."""
     try:
         knowledge = _setup(config_path, paths).knowledge
-    except RuleValidationError as exc:
+    except ValidationError as exc:
         for problem in exc.problems:
             _echo(str(problem))
         _echo(f"{len(exc.problems)} problem(s)", err=True)

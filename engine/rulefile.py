@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 from kubetriage.catalog import CATALOG
-from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.errors import Problem, ValidationError
 from kubetriage.schema import check as check_schema
 from kubetriage.templates import attributes_used, constant_failures, names_used
 from kubetriage.yamlsource import LocatedDoc, load_located
@@ -137,7 +137,7 @@ def load_rules(
     include_builtin: bool = True,
 ) -> list[Rule]:
     """Load built-in rules then each extra directory; a later rule with an id replaces an
-    earlier one. Raises RuleValidationError with every problem found."""
+    earlier one. Raises ValidationError with every problem found."""
     problems: list[Problem] = []
     rules: dict[str, Rule] = {}
     sources = ([("built-in", builtin_rules_dir())] if include_builtin else []) + [
@@ -163,7 +163,7 @@ def load_rules(
             rules[rule.id] = rule
     problems += check_rule_set(list(rules.values()), runbook_ids)
     if problems:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     return list(rules.values())
 
 

@@ -24,7 +24,7 @@ import jinja2
 from jinja2 import nodes
 
 from kubetriage.catalog import CATALOG
-from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.errors import Problem, ValidationError
 from kubetriage.escape import markdown, markdown_fence, terminal
 from kubetriage.rulefile import Rule
 from kubetriage.schema import check as check_schema
@@ -168,7 +168,7 @@ def load_runbooks(extra_dirs: Sequence[Path] = ()) -> dict[str, Runbook]:
             if book:
                 books[book.id] = book
     if problems:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     return books
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubetriage.errors import RuleValidationError
+from kubetriage.errors import ValidationError
 from kubetriage.knowledge import Knowledge
 
 from .conftest import Run
@@ -32,7 +32,7 @@ def _rule_dir(case: Path, tmp_path: Path) -> Path:
                          ids=lambda p: p.stem)
 def test_invalid_rule_messages(case: Path, tmp_path: Path) -> None:
     directory = _rule_dir(case, tmp_path)
-    with pytest.raises(RuleValidationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         Knowledge.load([directory])
     got = [str(p).replace(f"{directory}/", "").replace(f"{CASES.parent.parent}/", "")
            for p in raised.value.problems]
@@ -62,5 +62,5 @@ def test_engine_limit_on_patterns_per_fact_kind(tmp_path: Path) -> None:
         text = template.replace("NET-ING-001", f"NET-GEN-{i:03d}").replace(
             "where: {service_exists: false}", f"where: {{service_exists: false, ingress: gen-{i}}}")
         (tmp_path / f"NET-GEN-{i:03d}.yaml").write_text(text)
-    with pytest.raises(RuleValidationError, match="patterns on fact kind 'ingress_backend' exceed"):
+    with pytest.raises(ValidationError, match="patterns on fact kind 'ingress_backend' exceed"):
         Knowledge.load([tmp_path])

@@ -15,7 +15,7 @@ import pytest
 
 from kubetriage import escape
 from kubetriage.catalog import CATALOG
-from kubetriage.errors import RuleValidationError
+from kubetriage.errors import ValidationError
 from kubetriage.facts import FactBase
 from kubetriage.findings import Finding
 from kubetriage.incident import runbook_context
@@ -136,7 +136,7 @@ BASE = ("id: ingress-backend-missing\ntitle: Fix it\nsteps:\n"
     (BASE + "    run: kubectl get svc\n", "{{ finding.summary ", "E105 body template does not parse"),
 ])
 def test_runbook_mistakes_fail_at_lint_time(tmp_path: Path, front: str, body: str, message: str) -> None:
-    with pytest.raises(RuleValidationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         Knowledge.load([_user_runbook(tmp_path, front, body)])
     assert message in str(raised.value)
 
@@ -163,7 +163,7 @@ def test_overriding_a_builtin_rule_with_its_own_runbook_blames_the_users_file(tm
     knowledge = Knowledge.load([pack])
     assert next(r for r in knowledge.rules if r.id == "NET-CNI-001").runbook == "my-cni"
     book.write_text(f"---\n{front}    run: kubectl get svc {{{{ backend.service | shell_quote }}}}\n---\nbody\n")
-    with pytest.raises(RuleValidationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         Knowledge.load([pack])
     assert [str(p).split(": E")[0] for p in raised.value.problems] == [f"{book}:8:10"]
 

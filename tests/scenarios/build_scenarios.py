@@ -1,4 +1,4 @@
-"""Regenerate the accuracy scenarios: ``python tests/scenarios/build_scenarios.py``.
+"""Regenerate the accuracy scenarios: ``python -m tests.scenarios.build_scenarios`` (or ``make regen``).
 
 Each scenario is a whole cluster (kubeadm+calico, RKE2+canal or k3s+flannel) with healthy
 workloads, benign warnings and unrelated log noise around the injected faults, written as a
@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from kubetriage import synth
+from tests.support import synth
 
 HERE = Path(__file__).parent
 COLLECTED_AT = "2026-11-25T10:32:00Z"
