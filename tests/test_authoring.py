@@ -126,10 +126,10 @@ def test_generated_docs_are_current() -> None:
     knowledge = Knowledge.load()
     for rule in knowledge.rules:
         page = ROOT / "docs" / "rules" / f"{rule.id}.md"
-        assert page.read_text() == rule_page(rule), f"{page} is stale: run `kubetriage rules docs`"
+        assert page.read_text() == rule_page(rule), f"{page} is stale: run `make regen`"
     assert (ROOT / "docs" / "rules" / "README.md").read_text() == catalog(knowledge.rules)
     readme = (ROOT / "README.md").read_text()
-    assert readme == readme_with_catalog(readme, knowledge.rules), "README catalog is stale"
+    assert readme == readme_with_catalog(readme, knowledge.rules), "README catalog is stale: run `make regen`"
     assert readme.count("| [NET-") == len(knowledge.rules)
 
 

@@ -62,7 +62,12 @@ def test_every_runbook_renders_for_every_fire_case(rule: Any, case: dict[str, An
             if UPDATE:
                 golden.parent.mkdir(parents=True, exist_ok=True)
                 golden.write_text(text)
-            assert text == golden.read_text(), f"{golden} is stale: rerun with KUBETRIAGE_UPDATE_GOLDEN=1"
+            assert text == golden.read_text(), f"{golden} is stale: run `make regen`"
+
+
+def test_every_golden_runbook_belongs_to_a_rule() -> None:
+    pinned = {f"{rule.runbook}.{rule.id}.md" for rule in KNOWLEDGE.rules}
+    assert {p.name for p in GOLDEN.glob("*.md")} <= pinned, "a golden file outlived its rule: delete it"
 
 
 HOSTILE = {"namespace": "ns'; touch /tmp/kt-pwned-1 #", "name": "$(touch /tmp/kt-pwned-2)\nrm -rf /",

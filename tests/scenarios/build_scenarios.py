@@ -757,27 +757,28 @@ MULTI: dict[str, tuple[str, list[Fault]]] = {
 }
 
 
-def build_all() -> None:
-    for old in HERE.iterdir():
+def build_all(out: Path = HERE) -> None:
+    """Every scenario under ``out``; the same bytes each time (``make regen`` is idempotent)."""
+    for old in out.iterdir():
         if old.is_dir() and (old / "expected.yaml").exists():
             shutil.rmtree(old)
     for distro in ("kubeadm", "rke2", "k3s"):
         healthy = Cluster(distro, noise=2000)
         zero_trust_namespace(healthy)
-        healthy.write(HERE / f"healthy-{distro}", {
+        healthy.write(out / f"healthy-{distro}", {
             "description": f"Healthy {distro} cluster ({PROFILE[distro]['cni']}), unrelated kubelet lines, "
                            "a default-deny namespace with explicit allows.",
             "findings": []})
     for name, (distro, fault) in SINGLE.items():
         cluster = Cluster(distro)
-        cluster.write(HERE / name, {"description": (fault.__name__).replace("_", " "), "findings": fault(cluster)})
+        cluster.write(out / name, {"description": (fault.__name__).replace("_", " "), "findings": fault(cluster)})
     for name, (distro, faults) in MULTI.items():
         cluster = Cluster(distro)
         expected: list[Obj] = []
         for fault in faults:
             expected += [e for e in fault(cluster) if e["rule"] not in {x["rule"] for x in expected}]
-        cluster.write(HERE / name, {"description": " + ".join(f.__name__.replace("_", " ") for f in faults),
-                                    "findings": expected})
+        cluster.write(out / name, {"description": " + ".join(f.__name__.replace("_", " ") for f in faults),
+                                   "findings": expected})
 
 
 if __name__ == "__main__":

@@ -168,6 +168,11 @@ CANAL_CONFLIST = """{
 }
 """
 
+def build_all(out: Path = HERE) -> None:
+    """Both example snapshots under ``out``; the same bytes each time (``make regen``)."""
+    build(out / "rke2-outage", broken=True)
+    build(out / "healthy", broken=False)
+
+
 if __name__ == "__main__":
-    build(HERE / "rke2-outage", broken=True)
-    build(HERE / "healthy", broken=False)
+    build_all()
