@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from kubetriage import escape, yamlsource
-from kubetriage.collectors.ssh import PROFILES, load_inventory
+from kubetriage.collectors.ssh import load_inventory
+from kubetriage.distros import LAYOUTS
 from kubetriage.errors import Problem, ValidationError
 from kubetriage.normalize.signatures import SignatureCatalog
 from kubetriage.schema import schema
@@ -239,4 +240,4 @@ def test_ssh_inventory_follows_its_schema(inventory: str, message: str, tmp_path
 
 
 def test_inventory_schema_knows_every_distro_profile() -> None:
-    assert schema("inventory")["$defs"]["target"]["properties"]["distro"]["enum"] == ["auto", *PROFILES]
+    assert schema("inventory")["$defs"]["target"]["properties"]["distro"]["enum"] == ["auto", *LAYOUTS]
