@@ -12,6 +12,7 @@ from kubetriage.bundle import NODE_DIRS, NODE_LOGS, RESOURCES
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.collectors.writer import write_snapshot
 from kubetriage.config import Exclusion
+from kubetriage.distros import IPAM_DIR, LAYOUTS
 from kubetriage.knowledge import Knowledge
 from kubetriage.triage import resolve_now, triage
 
@@ -124,3 +125,15 @@ def test_findings_json_describes_every_key_a_triage_prints_and_no_other(outage_c
     assert {"suppressed[].reason", "resolved_earlier[].why", "coverage.not_evaluated[].missing",
             "coverage.errors[].message", "findings[].explained_by"} <= printed
     assert printed == _documented_keys()
+
+
+def test_snapshot_format_gives_each_distributions_node_paths_from_the_table() -> None:
+    """The doc's table says what the collector's table says (engine/distros.py)."""
+    rows = {line.split("|")[1].strip().lower(): line for line in SNAPSHOT_DOC.splitlines()
+            if line.startswith("| ") and line.count("|") == 5}
+    for name, layout in LAYOUTS.items():
+        for source in (layout.kubelet, layout.containerd, *layout.cni_dirs):
+            shown = ("journalctl " + " ".join(f"-u {u}" for u in source[8:].split(","))
+                     if source.startswith("journal:") else source)
+            assert f"`{shown}`" in rows[name], (name, shown)
+    assert f"`{IPAM_DIR}/<network>/`" in SNAPSHOT_DOC
