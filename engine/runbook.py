@@ -4,7 +4,7 @@ The front-matter (schema ``runbook.v1.json``) lists the rules a runbook serves
 and its steps, each with a risk (read-only, disruptive, destructive), a command,
 and for changes a verify command and a rollback (a command, or ``rollback_note``
 prose when undoing is not a command). A step with ``each: node`` is written once per
-node the finding names, with that node in ``node``. The body holds Meaning and
+node the finding names, with that node in ``node_name``. The body holds Meaning and
 Impact; Diagnosis (read-only steps) and Mitigation (changes, each with verify and
 rollback) are generated from the steps, so every runbook has the same shape.
 
