@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell find pyproject.toml third_party \( -name build -o -name '*.egg-info' -o -name __pycache__ \) \
   -prune -o -type f -print | LC_ALL=C sort | xargs cat | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast test-debian13 image lint bench clean system-deps test-system-deps
+.PHONY: demo regen test test-fast test-debian13 image lint bench clean system-deps test-system-deps
 
 # Debian packages: a C compiler (durable_rules is built from third_party/); for the tests, a real
 # OpenSSH sshd, a static busybox to fill the fake nodes' chroots, and Chromium for the HTML report.
@@ -41,7 +41,18 @@ $(STAMP): pyproject.toml | system-deps
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/kubetriage triage --snapshot examples/rke2-outage --fail-on never
+	$(BIN)/kubetriage demo
+
+# Every generated artefact, from its source: the example snapshots, the scenario corpus, the rule
+# pages and README catalog, the golden runbooks and the README real-world table. Idempotent; the
+# tests fail when any of them is stale (the message says: run `make regen`).
+regen: $(STAMP)
+	$(BIN)/python -m tests.support.build_examples
+	$(BIN)/python -m tests.scenarios.build_scenarios
+	$(BIN)/kubetriage rules docs --readme README.md
+	KUBETRIAGE_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_runbooks.py \
+	  -k test_every_runbook_renders_for_every_fire_case
+	$(BIN)/python -m tests.realworld.harness --readme README.md >/dev/null
 
 # mypy cannot follow setuptools' package-dir mapping (engine/ -> kubetriage), so it checks
 # a tree of symlinks with the installed layout.
@@ -75,7 +86,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not (slow or sshd or chromium or netns or bench)"
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

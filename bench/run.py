@@ -1,6 +1,6 @@
 """Benchmark: synthetic snapshots of three sizes, each stage timed, peak memory, and the floor.
 
-    python bench/run.py [--sizes small,medium,large] [--out bench/out]
+    python -m bench.run [--sizes small,medium,large] [--out bench/out]
 
 The floor is a streaming parse of the same JSON files with ijson's C backend,
 measured in the same run. Each measurement runs in its own process so peak RSS
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from snapshots import SIZES, generate  # bench/ is on sys.path when run as a script
+from bench.snapshots import SIZES, generate
 
 FLOOR = """
 import ijson, json, resource, sys, time

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from kubetriage import synth
+from tests.support import synth
 
 COLLECTED_AT = "2026-11-25T10:32:00Z"
 

@@ -1,4 +1,4 @@
-"""Read a snapshot directory (DESIGN §3) or a ``kubectl cluster-info dump`` as a Bundle.
+"""Read a snapshot directory (docs/snapshot-format.md) or a ``kubectl cluster-info dump`` as a Bundle.
 
 Snapshots are untrusted: every path stays inside the snapshot (collectors.confined),
 resource files are streamed object by object with a bounded builder

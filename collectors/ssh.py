@@ -33,7 +33,8 @@ import paramiko
 
 from kubetriage.bundle import Bundle, CollectionError, NodeFiles, PodLog, ProbeFiles
 from kubetriage.collectors.pool import ordered_map
-from kubetriage.errors import KubetriageError, Problem, RuleValidationError
+from kubetriage.distros import IPAM_DIR, layout
+from kubetriage.errors import KubetriageError, Problem, ValidationError
 from kubetriage.probe.output import parse_ping
 from kubetriage.probe.plan import ProbeSettings, plan
 from kubetriage.schema import check as check_schema
@@ -43,26 +44,6 @@ log = logging.getLogger("kubetriage.ssh")
 
 Distro = Literal["auto", "kubeadm", "rke2", "k3s"]
 HostKeyPolicy = Literal["strict", "accept-new"]
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Where a distribution keeps what we read. A journal source is ``journal:unit[,unit]``."""
-
-    kubelet: str
-    containerd: str
-    cni_dirs: tuple[str, ...]
-
-
-PROFILES: dict[str, Profile] = {
-    "kubeadm": Profile("journal:kubelet", "journal:containerd", ("/etc/cni/net.d",)),
-    "rke2": Profile("/var/lib/rancher/rke2/agent/logs/kubelet.log",
-                    "/var/lib/rancher/rke2/agent/containerd/containerd.log",
-                    ("/etc/cni/net.d", "/var/lib/rancher/rke2/agent/etc/cni/net.d")),
-    "k3s": Profile("journal:k3s,k3s-agent", "/var/lib/rancher/k3s/agent/containerd/containerd.log",
-                   ("/var/lib/rancher/k3s/agent/etc/cni/net.d", "/etc/cni/net.d")),
-}
-IPAM_DIR = "/var/lib/cni/networks"
 _DETECT = "for d in rke2 k3s; do [ -d /var/lib/rancher/$d/agent ] && { echo $d; exit 0; }; done; echo kubeadm"
 _CNI_NAMES = r"\( -name '*.conf' -o -name '*.conflist' -o -name '*.json' \)"
 _MAX_CONFIG = "-256k"
@@ -130,10 +111,10 @@ def load_inventory(path: Path) -> list[SshTarget]:
     problems: list[Problem] = []
     doc = load_located(path, problems)
     if doc is None:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     problems += check_schema(doc, "inventory", "E130")
     if problems:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     defaults = doc.value.get("defaults", {})
     targets = []
     for name, entry in doc.value["nodes"].items():
@@ -368,7 +349,7 @@ class SshReader:
         distro: str = target.distro if target.distro != "auto" else self.settings.distro
         if distro == "auto":
             distro = self._run(client, _DETECT, "detect distribution")[1].decode().strip() or "kubeadm"
-        profile = PROFILES.get(distro, PROFILES["kubeadm"])
+        profile = layout(distro)
         logs: dict[str, list[str]] = {}
         for name, source in (("kubelet.log", profile.kubelet), ("containerd.log", profile.containerd),
                              ("kernel.log", "kernel")):

@@ -1,4 +1,4 @@
-"""Write any Bundle as a snapshot directory (DESIGN §3): `kubetriage collect -o DIR`.
+"""Write any Bundle as a snapshot directory (docs/snapshot-format.md): `kubetriage collect -o DIR`.
 
 Objects are streamed to disk as they arrive, so collecting a large cluster
 needs no more memory than triaging it. A resource that fails is left out (its

@@ -31,7 +31,7 @@ RESOURCES = (
 #: Resources that are not namespaced (read whole even when a namespace is selected).
 CLUSTER_SCOPED = frozenset({"nodes", "ingressclasses", "namespaces"})
 
-#: Per-node files (DESIGN §3); ``cni`` and ``ipam`` are directories.
+#: Per-node files (docs/snapshot-format.md); ``cni`` and ``ipam`` are directories.
 NODE_LOGS = ("kubelet.log", "containerd.log", "kernel.log")
 NODE_DIRS = ("cni", "ipam")
 #: Node-side probe files (``probes/nodes/<node>/``): ``ip -j addr``, ``ip -j route``, ``ip -j -d link``
@@ -78,7 +78,7 @@ class ItemErrors:
 def too_little(collected: Iterable[str]) -> str:
     """Why nothing can be judged from what was collected ('' when something can): a triage needs
     the nodes or the pods, from the API or from the nodes' own files, or what an active probe saw
-    of the data plane (DESIGN §5, exit code 3)."""
+    of the data plane (exit code 3)."""
     if any(source in ("api/nodes", "api/pods", "probes/mesh.json") or source.startswith("nodes/")
            for source in collected):
         return ""
@@ -101,7 +101,7 @@ MAX_LINE = 8 * 1024
 
 @dataclass(frozen=True)
 class PodLog:
-    """The tail of one container's log (DESIGN §3 ``logs/``)."""
+    """The tail of one container's log (``logs/`` in docs/snapshot-format.md)."""
 
     namespace: str
     pod: str
@@ -127,9 +127,9 @@ class NodeFiles:
 
 @dataclass(frozen=True)
 class ProbeFiles:
-    """Active-probe results (DESIGN §3 ``probes/``), uninterpreted. ``mesh`` streams the raw
-    entries of mesh.json's ``probes`` list (None: not collected); ``tls`` maps a served
-    chain's file name, ``<host>_<port>.pem``, to its text; ``nodes`` maps a node to what its
+    """Active-probe results (``probes/`` in docs/snapshot-format.md), uninterpreted. ``mesh``
+    streams the raw entries of mesh.json's ``probes`` list (None: not collected); ``tls`` maps a
+    served chain's file name, ``<host>_<port>.pem``, to its text; ``nodes`` maps a node to what its
     network looked like from the node itself (``probes/nodes/<node>/<file>``, NODE_NET_FILES)."""
 
     mesh: Iterable[Any] | None = None

@@ -17,6 +17,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -32,7 +33,7 @@ from kubetriage.catalog import CATALOG
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.collectors.writer import prepare_directory, write_probes, write_snapshot
 from kubetriage.config import Config, load_config, search_path
-from kubetriage.errors import KubetriageError, RuleValidationError
+from kubetriage.errors import KubetriageError, ValidationError
 from kubetriage.escape import terminal
 from kubetriage.explain import explain
 from kubetriage.facts import FactBase
@@ -102,7 +103,9 @@ def main() -> None:
 
     \b
     Quick start:
-      kubetriage triage --snapshot examples/rke2-outage
+      kubetriage demo                                # triage the bundled example outage
+      kubetriage triage --snapshot "$(kubetriage demo --path)" -o json
+      kubetriage triage                              # the current kubeconfig context, live
       kubetriage triage --snapshot DIR -o json --fail-on critical
       kubetriage rules list
     """
@@ -128,7 +131,7 @@ def _setup(config_path: Path | None, rule_dirs: Sequence[Path] = (), disable: Se
     declared = {r.id: r.params for r in knowledge.rules}
     problems = config.check_against(declared, {s.id for s in knowledge.signatures.signatures})
     if problems:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     return _Setup(config, knowledge.without([*config.disable, *disable]), config.rule_params(declared))
 
 
@@ -447,6 +450,27 @@ def _fleet(setup: _Setup, contexts: list[str], output: str, fail_on: str, now: s
     sys.exit(max((r.exit_code for r in results), key=_WORSE.index))
 
 
+@main.command("demo")
+@click.option("-o", "--output", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--path", "show_path", is_flag=True, help="Print where the example snapshot is, and stop.")
+@click.pass_context
+def demo_cmd(ctx: click.Context, output: str, show_path: bool) -> None:
+    """Triage the example snapshot shipped with kubetriage: an RKE2 cluster whose CNI agent
+    crash-loops on one node, and an Ingress serving an expired certificate.
+
+    \b
+    Examples:
+      kubetriage demo
+      kubetriage demo -o json
+      kubetriage facts --snapshot "$(kubetriage demo --path)" --kind pod
+    """
+    snapshot = Path(str(files("kubetriage.examples") / "rke2-outage"))
+    if show_path:
+        _echo(str(snapshot))
+        return
+    ctx.invoke(triage_cmd, snapshot=snapshot, output=output, fail_on="never")
+
+
 def _exit_if_too_little(reason: str) -> None:
     """Exit 3, loudly, when nothing could be judged: that must never look like a healthy cluster."""
     if reason:
@@ -464,7 +488,7 @@ def _exit_if_too_little(reason: str) -> None:
 @_probe_options
 @_CONFIG_OPTION
 def collect_cmd(out: Path, force: bool, config_path: Path | None, **live: Any) -> None:
-    """Collect a snapshot from a live cluster (DESIGN §3 format) for later or offline triage.
+    """Collect a snapshot directory from a live cluster for later or offline triage.
 
     \b
     Examples:
@@ -778,7 +802,7 @@ def rules_lint(paths: tuple[Path, ...], config_path: Path | None) -> None:
     """Validate rule directories (default: the built-in rules); report every problem."""
     try:
         knowledge = _setup(config_path, paths).knowledge
-    except RuleValidationError as exc:
+    except ValidationError as exc:
         for problem in exc.problems:
             _echo(str(problem))
         _echo(f"{len(exc.problems)} problem(s)", err=True)

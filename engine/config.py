@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.errors import Problem, ValidationError
 from kubetriage.normalize.currency import DEFAULT_WINDOW_MINUTES, EvidenceWindow
 from kubetriage.schema import check as check_schema
 from kubetriage.yamlsource import LocatedDoc, load_located
@@ -113,7 +113,7 @@ def load_config(explicit: Path | None = None) -> Config:
     if doc is not None:
         problems += check_schema(doc, "config", "E140")
     if problems or doc is None:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     v: dict[str, Any] = doc.value or {}
     here = path.parent
 

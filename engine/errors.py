@@ -24,7 +24,8 @@ class RuleEngineError(KubetriageError):
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One located problem in a rule, signature or runbook file."""
+    """One located problem in something the user wrote: ``path:line:col: CODE message``, with a
+    code from docs/errors.md (E1xx) so that tools and people can tell the kinds apart."""
 
     path: str
     line: int
@@ -36,8 +37,9 @@ class Problem:
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
 
 
-class RuleValidationError(KubetriageError):
-    """Rule files failed validation; carries every problem found, not just the first."""
+class ValidationError(KubetriageError):
+    """Input the user wrote (rule packs, signatures, runbooks, rule tests, the SSH inventory, the
+    config file) failed validation; carries every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)

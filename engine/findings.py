@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubetriage.errors import RuleValidationError
+from kubetriage.errors import ValidationError
 from kubetriage.evaluation import Firing
 from kubetriage.rulefile import SEVERITIES, Rule
 from kubetriage.templates import TemplateFailure, names_used, render
@@ -153,7 +153,7 @@ def _render(rule: Rule, keys: tuple[Any, ...], source: str, context: dict[str, A
     try:
         return tidy(render(source, context))
     except TemplateFailure as exc:
-        raise RuleValidationError([rule.problem("E113", f"template failed while rendering: {exc}", keys)]) from None
+        raise ValidationError([rule.problem("E113", f"template failed while rendering: {exc}", keys)]) from None
 
 
 def link(findings: list[Finding], rules: Sequence[Rule]) -> list[Finding]:

@@ -20,6 +20,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from kubetriage.catalog import CATALOG
+from kubetriage.distros import layout
 from kubetriage.escape import markdown as md
 from kubetriage.escape import markdown_code as md_code
 from kubetriage.findings import Finding, tree
@@ -72,9 +73,11 @@ class Incident:
 
 
 def runbook_context(finding: Finding, report: TriageReport) -> dict[str, Any]:
-    """What a runbook template sees: the finding, its first match's facts, and the cluster."""
+    """What a runbook template sees: the finding, its first match's facts, the cluster, and the
+    commands that read the node files on the cluster's distribution."""
     cluster = next(report.facts.of_kind("cluster"), None) or CATALOG["cluster"].filled(distro="unknown")
-    return {**finding.context, "finding": finding.as_dict(), "cluster": cluster}
+    return {**finding.context, "finding": finding.as_dict(), "cluster": cluster,
+            "node_files": layout(cluster["distro"]).commands()}
 
 
 def build_incident(report: TriageReport, knowledge: Knowledge,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubetriage.compiler import check_engine_limits, compile_rules
-from kubetriage.errors import KubetriageError, RuleValidationError
+from kubetriage.errors import KubetriageError, ValidationError
 from kubetriage.normalize.signatures import SignatureCatalog
 from kubetriage.rulefile import Rule, load_rules
 from kubetriage.runbook import Runbook, check_runbook_inputs, load_runbooks
@@ -28,11 +28,11 @@ class Knowledge:
         try:
             runbooks = load_runbooks([d / "runbooks" for d in rule_dirs if (d / "runbooks").is_dir()]
                                      + list(runbook_dirs))
-        except RuleValidationError as broken:  # report the rules' problems with the runbooks'
+        except ValidationError as broken:  # report the rules' problems with the runbooks'
             try:
                 load_rules(rule_dirs)
-            except RuleValidationError as more:
-                raise RuleValidationError(broken.problems + more.problems) from None
+            except ValidationError as more:
+                raise ValidationError(broken.problems + more.problems) from None
             raise
         rules = load_rules(rule_dirs, runbook_ids=runbooks)
         rules = [dataclasses.replace(r, severity=(severity or {}).get(r.id, r.severity)) for r in rules]
@@ -41,7 +41,7 @@ class Knowledge:
             if rule.runbook in runbooks:  # a missing one is reported by load_rules
                 problems += check_runbook_inputs(runbooks[rule.runbook], rule)
         if problems:
-            raise RuleValidationError(problems)
+            raise ValidationError(problems)
         return cls(rules, SignatureCatalog.load(rule_dirs), runbooks).without(disabled)
 
     def without(self, disabled: Sequence[str]) -> Knowledge:

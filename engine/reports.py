@@ -1,4 +1,4 @@
-"""Render a TriageReport: table (rich), JSON (the DESIGN §5 contract), YAML, Markdown, JUnit.
+"""Render a TriageReport: table (rich), JSON (the contract in docs/findings-json.md), YAML, Markdown, JUnit.
 
 Every value is escaped for its medium (``kubetriage.escape``): the table never lets Rich
 read markup in it nor the terminal an escape sequence; Markdown is inert text and code

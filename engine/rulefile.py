@@ -5,12 +5,16 @@ JSON Schema (unknown keys, types), then meaning: fact kinds and fields exist
 in the catalog, operators fit field types, joins name earlier aliases and are
 equalities (the engine crashes on ordering joins), templates parse and read
 only bound names, runbooks exist. Errors read ``path:line:col: CODE message``.
+
+Patterns several rules share are named fragments (``<dir>/fragments/<name>.yaml``): a rule writes
+``{use: <name>, join: <alias>}`` where they belong, and they are expanded here, before anything else
+sees the rule, so the compiler and both evaluators only ever see plain patterns.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import Any
 import jinja2
 
 from kubetriage.catalog import CATALOG
-from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.errors import Problem, ValidationError
 from kubetriage.schema import check as check_schema
 from kubetriage.templates import attributes_used, constant_failures, names_used
 from kubetriage.yamlsource import LocatedDoc, load_located
@@ -120,11 +124,40 @@ class Rule:
 
 # -- loading ------------------------------------------------------------------------
 def rule_paths(directory: Path) -> list[Path]:
-    """Rule files under a directory: ``*.yaml`` except tests and signatures."""
+    """Rule files under a directory: ``*.yaml`` except tests, signatures and fragments."""
     return sorted(
         p for p in directory.rglob("*.yaml")
-        if not p.name.endswith(".test.yaml") and "signatures" not in p.relative_to(directory).parts
+        if not p.name.endswith(".test.yaml") and not {"signatures", "fragments"} & set(p.relative_to(directory).parts)
     )
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """Named patterns rules share; ``{ref: join.field}`` in them reads the alias the rule names."""
+
+    id: str
+    patterns: list[dict[str, Any]]
+    path: str
+
+
+def load_fragments(directories: Sequence[Path], problems: list[Problem]) -> dict[str, Fragment]:
+    """``fragments/*.yaml`` of each directory; a later directory's fragment replaces an earlier one."""
+    fragments: dict[str, Fragment] = {}
+    for directory in directories:
+        for path in sorted((directory / "fragments").glob("*.yaml")):
+            doc = load_located(path, problems)
+            if doc is None:
+                continue
+            invalid = check_schema(doc, "fragment", "E100")
+            if not invalid and doc.value["id"] != path.stem:
+                invalid = [doc.problem("E112", f"fragment id {doc.value['id']!r} must match the file name "
+                                                f"{path.stem!r}", ("id",))]
+            if not invalid and any("use" in item for item in doc.value["match"]):
+                invalid = [doc.problem("E112", "a fragment cannot use another fragment", ("match",))]
+            problems.extend(invalid)
+            if not invalid:
+                fragments[path.stem] = Fragment(path.stem, doc.value["match"], str(path))
+    return fragments
 
 
 def builtin_rules_dir() -> Path:
@@ -137,19 +170,20 @@ def load_rules(
     include_builtin: bool = True,
 ) -> list[Rule]:
     """Load built-in rules then each extra directory; a later rule with an id replaces an
-    earlier one. Raises RuleValidationError with every problem found."""
+    earlier one. Raises ValidationError with every problem found."""
     problems: list[Problem] = []
     rules: dict[str, Rule] = {}
     sources = ([("built-in", builtin_rules_dir())] if include_builtin else []) + [
         ("user", d) for d in extra_dirs
     ]
+    fragments = load_fragments([d for _, d in sources if d.is_dir()], problems)
     for origin, directory in sources:
         if not directory.is_dir():
             problems.append(Problem(str(directory), 1, 1, "E100", "rule directory does not exist"))
             continue
         seen_here: dict[str, str] = {}
         for path in rule_paths(directory):
-            rule = load_rule_file(path, problems)
+            rule = load_rule_file(path, problems, fragments)
             if rule is None:
                 continue
             rule.origin = origin
@@ -163,7 +197,7 @@ def load_rules(
             rules[rule.id] = rule
     problems += check_rule_set(list(rules.values()), runbook_ids)
     if problems:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     return list(rules.values())
 
 
@@ -203,8 +237,8 @@ def _loc(rule: Rule, keys: Sequence[Any]) -> tuple[int, int]:
     return doc.locate(keys) if doc else (1, 1)
 
 
-def load_rule_file(path: Path, problems: list[Problem]) -> Rule | None:
-    """Parse and validate one rule file; append problems, return None when invalid."""
+def load_rule_file(path: Path, problems: list[Problem], fragments: dict[str, Fragment]) -> Rule | None:
+    """Parse and validate one rule file (using ``fragments``); append problems, return None when invalid."""
     doc = load_located(path, problems)
     if doc is None:
         return None
@@ -212,19 +246,20 @@ def load_rule_file(path: Path, problems: list[Problem]) -> Rule | None:
     if invalid:
         problems.extend(invalid)
         return None
-    return _RuleBuilder(doc, problems).build()
+    return _RuleBuilder(doc, problems, fragments).build()
 
 
 class _RuleBuilder:
     """Semantic validation of a schema-valid rule document."""
 
-    def __init__(self, doc: LocatedDoc, problems: list[Problem]) -> None:
-        self.doc, self.problems, self.v = doc, problems, doc.value
+    def __init__(self, doc: LocatedDoc, problems: list[Problem], fragments: dict[str, Fragment]) -> None:
+        self.doc, self.problems, self.v, self.fragments = doc, problems, doc.value, fragments
+        self.via = ""  # while checking a fragment's patterns: which one, for the messages
         self.params: dict[str, Any] = dict(self.v.get("params") or {})
         self.start = len(problems)
 
     def error(self, code: str, message: str, keys: Sequence[Any], key: bool = False) -> None:
-        self.problems.append(self.doc.problem(code, message, keys, key))
+        self.problems.append(self.doc.problem(code, message + self.via, keys, key))
 
     def build(self) -> Rule | None:
         v = self.v
@@ -277,8 +312,7 @@ class _RuleBuilder:
         bound: dict[str, str] = {}
         self.optional: set[str] = set()
         out = []
-        for i, item in enumerate(items):
-            here = (*at, i)
+        for here, item in self._expanded(items, at, bound):
             alias, kind = item["as"], item["fact"]
             if alias in bound or alias == "self":
                 self.error("E103", f"alias {alias!r} is already bound", (*here, "as"))
@@ -298,6 +332,27 @@ class _RuleBuilder:
         if out and all(p.optional for p in out):
             self.error("E103", "at least one pattern must be required (not optional)", at)
         return tuple(out)
+
+    def _expanded(self, items: list[dict[str, Any]], at: tuple[Any, ...], bound: dict[str, str]
+                  ) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+        """Each pattern with its location; a fragment's patterns stand at its ``use`` (where their
+        problems are reported), their ``join.field`` refs renamed to the alias the rule names."""
+        for i, item in enumerate(items):
+            if "use" not in item:
+                yield (*at, i), item
+                continue
+            fragment = self.fragments.get(item["use"])
+            if fragment is None:
+                known = ", ".join(sorted(self.fragments)) or "none"
+                self.error("E112", f"no fragment {item['use']!r} (known: {known})", (*at, i, "use"))
+            elif item["join"] not in bound:  # patterns before the use are bound by now
+                self.error("E112", f"fragment {item['use']!r} joins {item['join']!r}: no such alias before it",
+                           (*at, i, "join"))
+            else:
+                self.via = f" (in fragment {fragment.id!r}, {fragment.path})"
+                for pattern in fragment.patterns:
+                    yield (*at, i), _rebound(pattern, item["join"])
+                self.via = ""
 
     def _condition(self, key: str, value: Any, kind: str, bound: dict[str, str], optional: bool,
                    here: tuple[Any, ...]) -> Condition | None:
@@ -399,6 +454,15 @@ class _RuleBuilder:
                            f"{attr!r}", keys)
             elif var == "params" and attr not in params:
                 self.error("E105", f"template reads params.{attr}, which is not declared", keys)
+
+
+def _rebound(pattern: dict[str, Any], alias: str) -> dict[str, Any]:
+    """A fragment's pattern with its ``{ref: join.field}`` joins reading ``alias`` instead."""
+    def value(v: Any) -> Any:
+        if isinstance(v, dict) and str(v.get("ref", "")).startswith("join."):
+            return {"ref": alias + v["ref"][4:]}
+        return v
+    return {**pattern, "where": {k: value(v) for k, v in (pattern.get("where") or {}).items()}}
 
 
 def _fits(kind: type, op: str, value: Any) -> bool:

@@ -2,7 +2,9 @@
 
 The front-matter (schema ``runbook.v1.json``) lists the rules a runbook serves
 and its steps, each with a risk (read-only, disruptive, destructive), a command,
-and for changes a verify command and a rollback. The body holds Meaning and
+and for changes a verify command and a rollback (a command, or ``rollback_note``
+prose when undoing is not a command). A step with ``each: node`` is written once per
+node the finding names, with that node in ``node_name``. The body holds Meaning and
 Impact; Diagnosis (read-only steps) and Mitigation (changes, each with verify and
 rollback) are generated from the steps, so every runbook has the same shape.
 
@@ -24,7 +26,7 @@ import jinja2
 from jinja2 import nodes
 
 from kubetriage.catalog import CATALOG
-from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.errors import Problem, ValidationError
 from kubetriage.escape import markdown, markdown_fence, terminal
 from kubetriage.rulefile import Rule
 from kubetriage.schema import check as check_schema
@@ -35,7 +37,9 @@ COMMANDS = ("run", "verify", "rollback")
 _URL = re.compile(r"https?://[^\s<>`\\]+")
 RISKS = ("read-only", "disruptive", "destructive")
 #: Names every runbook may use besides the aliases of its rules.
-CONTEXT = {"finding", "key", "params", "rule", "cluster", "firings", "title"}
+CONTEXT = {"finding", "key", "params", "rule", "cluster", "firings", "title", "node_files", "node_name"}
+#: Written in a node step when the finding names no node: the reader puts the node's name there.
+UNKNOWN_NODE = "NODE"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Step:
     run: str
     verify: str
     rollback: str
+    rollback_note: str = ""  # prose, for a rollback that is not a command
+    each: str = ""  # "node": one step per node the finding names
 
     @property
     def is_change(self) -> bool:
@@ -69,6 +75,7 @@ class Runbook:
         for i, step in enumerate(self.steps):
             yield ("steps", i, "title"), step.title, False
             yield ("steps", i, "where"), step.where, False
+            yield ("steps", i, "rollback_note"), step.rollback_note, False
             for name in COMMANDS:
                 if getattr(step, name):
                     yield ("steps", i, name), getattr(step, name), True
@@ -86,25 +93,30 @@ class Runbook:
     def render(self, context: dict[str, Any], for_markdown: bool = False) -> RenderedRunbook:
         """Fill in the finding's names; raises TemplateFailure located in the runbook file.
         ``for_markdown``: values in prose (not in commands) are escaped for Markdown."""
-        def fill(keys: tuple[Any, ...], source: str, prose: bool = True) -> str:
+        def fill(keys: tuple[Any, ...], source: str, values: dict[str, Any], prose: bool = True) -> str:
             try:
-                return render(source, context, for_markdown and prose)
+                return render(source, values, for_markdown and prose)
             except TemplateFailure as exc:
                 raise TemplateFailure(str(self.doc.problem("E113", f"template failed while rendering: {exc}",
                                                            keys))) from None
 
-        steps = tuple(
-            Step(s.id, fill(("steps", i, "title"), s.title), s.risk,
-                 fill(("steps", i, "where"), s.where) if s.where else "kubectl",
-                 *(fill(("steps", i, name), getattr(s, name), prose=False).strip() for name in COMMANDS))
-            for i, s in enumerate(self.steps))
+        def step(i: int, s: Step, values: dict[str, Any]) -> Step:
+            commands = {name: fill(("steps", i, name), getattr(s, name), values, prose=False).strip()
+                        for name in COMMANDS}
+            return Step(s.id, fill(("steps", i, "title"), s.title, values), s.risk,
+                        fill(("steps", i, "where"), s.where, values) if s.where else "kubectl", **commands,
+                        rollback_note=fill(("steps", i, "rollback_note"), s.rollback_note, values).strip())
+
+        nodes = _nodes(context)
+        steps = tuple(step(i, s, {**context, "node_name": node})
+                      for i, s in enumerate(self.steps) for node in (nodes if s.each == "node" else [""]))
         context = {**context, "title": self.title, "steps": steps}
         try:
             body = render(self.body, context, for_markdown)
         except TemplateFailure as exc:
             raise TemplateFailure(str(Problem(self.path, self.body_line, 1, "E113",
                                               f"body template failed while rendering: {exc}"))) from None
-        return RenderedRunbook(self.id, fill(("title",), self.title), body.strip(), steps, self.references)
+        return RenderedRunbook(self.id, fill(("title",), self.title, context), body.strip(), steps, self.references)
 
 
 @dataclass(frozen=True)
@@ -132,11 +144,19 @@ class RenderedRunbook:
         if changes:
             out += [f"{h}# Mitigation (changes: run only what the diagnosis supports)", ""]
             for n, s in enumerate(changes, 1):
+                undo = (["   Roll back:", "", _code(s.rollback, 3)] if s.rollback
+                        else ["   Roll back: " + " ".join(s.rollback_note.split())])
                 out += [f"{n}. **{s.title}** — risk: {s.risk}{_where(s)}", "", _code(s.run, 3), "",
-                        "   Verify:", "", _code(s.verify, 3), "", "   Roll back:", "", _code(s.rollback, 3), ""]
+                        "   Verify:", "", _code(s.verify, 3), "", *undo, ""]
         if self.references:
             out += [f"{h}# References", "", *[f"- {_reference(r)}" for r in self.references], ""]
         return "\n".join(out)
+
+
+def _nodes(context: dict[str, Any]) -> list[str]:
+    """The nodes a finding names (its ``Node/<name>`` subjects), for steps written once per node."""
+    names = [s.removeprefix("Node/") for s in context["finding"]["subjects"] if s.startswith("Node/")]
+    return [name for name in names if name] or [UNKNOWN_NODE]
 
 
 def _where(step: Step) -> str:
@@ -168,7 +188,7 @@ def load_runbooks(extra_dirs: Sequence[Path] = ()) -> dict[str, Runbook]:
             if book:
                 books[book.id] = book
     if problems:
-        raise RuleValidationError(problems)
+        raise ValidationError(problems)
     return books
 
 
@@ -194,7 +214,8 @@ def _load(path: Path, problems: list[Problem]) -> Runbook | None:
                                             f"{path.stem!r}", ("id",)))
         return None
     steps = tuple(Step(s["id"], s["title"], s["risk"], s.get("where", ""), s["run"], s.get("verify", ""),
-                       s.get("rollback", "")) for s in front["steps"])
+                       s.get("rollback", ""), s.get("rollback_note", ""), s.get("each", ""))
+                  for s in front["steps"])
     book = Runbook(id=front["id"], title=front["title"],
                    references=tuple(front.get("references") or ()), steps=steps, body=body, path=str(path),
                    doc=doc)
@@ -206,9 +227,10 @@ def _load(path: Path, problems: list[Problem]) -> Runbook | None:
 def _check_templates(book: Runbook, body: str) -> list[Problem]:
     problems = []
     for i, step in enumerate(book.steps):
-        if step.is_change and not (step.verify and step.rollback):
+        if step.is_change and not (step.verify and (step.rollback or step.rollback_note)):
             problems.append(book.doc.problem("E121", f"step {step.id!r} changes the cluster ({step.risk}): it "
-                                                     "needs a verify command and a rollback", ("steps", i)))
+                                                     "needs a verify command and a rollback (or rollback_note)",
+                                             ("steps", i)))
     for keys, source, command in book.templates():
         try:
             ast = parse(source)
@@ -217,6 +239,9 @@ def _check_templates(book: Runbook, body: str) -> list[Problem]:
             problems.append(book.doc.problem("E105", f"template does not parse: {exc.message}", keys))
             continue
         problems += [book.doc.problem("E105", f"template fails whatever the facts: {f}", keys) for f in failures]
+        if "node_name" in names_used(source) and not (keys[0] == "steps" and book.steps[keys[1]].each == "node"):
+            problems.append(book.doc.problem("E105", "reads 'node_name', which only a step with 'each: node' has",
+                                             keys))
         if command:
             for expr in _bare_interpolations(ast):
                 problems.append(book.doc.problem(
@@ -233,15 +258,21 @@ def _check_templates(book: Runbook, body: str) -> list[Problem]:
 
 
 def _bare_interpolations(ast: nodes.Template) -> list[str]:
-    """Printed expressions whose outermost filter is not shell_quote (literals are fine)."""
+    """Printed expressions whose outermost filter is not shell_quote (literals, and the commands
+    of kubetriage's own node-file table, ``node_files.*``, are fine)."""
     bare = []
     for output in ast.find_all(nodes.Output):
         for expr in output.nodes:
-            if isinstance(expr, nodes.TemplateData | nodes.Const):
+            if isinstance(expr, nodes.TemplateData | nodes.Const) or _is_node_file_command(expr):
                 continue
             if not (isinstance(expr, nodes.Filter) and expr.name == "shell_quote"):
                 bare.append(_describe(expr))
     return bare
+
+
+def _is_node_file_command(expr: nodes.Node) -> bool:
+    """``node_files.<name>`` exactly: a command from kubetriage's table, not a value."""
+    return isinstance(expr, nodes.Getattr) and isinstance(expr.node, nodes.Name) and expr.node.name == "node_files"
 
 
 def _describe(expr: nodes.Node) -> str:

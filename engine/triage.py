@@ -30,7 +30,7 @@ from kubetriage.rulefile import Rule
 
 @dataclass
 class TriageReport:
-    """Everything a report needs (DESIGN §5)."""
+    """Everything a report needs; ``as_dict`` is the ``-o json`` contract (docs/findings-json.md)."""
 
     facts: FactBase
     findings: list[Finding]
@@ -41,7 +41,7 @@ class TriageReport:
 
     @property
     def too_little(self) -> str:
-        """Why this triage could judge nothing ('' when it could): DESIGN §5, exit code 3."""
+        """Why this triage could judge nothing ('' when it could): exit code 3."""
         return too_little(self.facts.collected)
 
     def as_dict(self) -> dict[str, Any]:

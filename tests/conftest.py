@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from kubetriage import synth
 from kubetriage.knowledge import Knowledge
+from tests.support import synth
 
 from .apiserver import FakeApiServer
 

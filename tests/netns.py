@@ -173,7 +173,7 @@ def write_mesh(lines: Sequence[str], root: Path) -> Path:
     """A snapshot holding the agents' lines as probes/mesh.json (what the collector writes)."""
     import json
 
-    from kubetriage import synth
+    from tests.support import synth
 
     (root / "probes").mkdir(parents=True)
     entries = [json.loads(line) for line in lines]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubetriage.errors import RuleValidationError
+from kubetriage.errors import ValidationError
 from kubetriage.explain import explain
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize.signatures import SignatureCatalog
@@ -126,10 +126,10 @@ def test_generated_docs_are_current() -> None:
     knowledge = Knowledge.load()
     for rule in knowledge.rules:
         page = ROOT / "docs" / "rules" / f"{rule.id}.md"
-        assert page.read_text() == rule_page(rule), f"{page} is stale: run `kubetriage rules docs`"
+        assert page.read_text() == rule_page(rule), f"{page} is stale: run `make regen`"
     assert (ROOT / "docs" / "rules" / "README.md").read_text() == catalog(knowledge.rules)
     readme = (ROOT / "README.md").read_text()
-    assert readme == readme_with_catalog(readme, knowledge.rules), "README catalog is stale"
+    assert readme == readme_with_catalog(readme, knowledge.rules), "README catalog is stale: run `make regen`"
     assert readme.count("| [NET-") == len(knowledge.rules)
 
 
@@ -137,7 +137,7 @@ def test_signature_regex_that_cannot_compile(tmp_path: Path) -> None:
     (tmp_path / "signatures").mkdir()
     (tmp_path / "signatures" / "team.yaml").write_text(
         "signatures:\n  - id: team-thing\n    patterns:\n      - 'unclosed (group'\n    tests: {match: [x]}\n")
-    with pytest.raises(RuleValidationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         SignatureCatalog.load([tmp_path])
     assert f"{tmp_path}/signatures/team.yaml:4:9: E104 regex does not compile: missing ) at position 15" in str(
         raised.value)

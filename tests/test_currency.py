@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from kubetriage import synth
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize.currency import EvidenceWindow
@@ -20,6 +19,7 @@ from kubetriage.normalize.events import event_facts
 from kubetriage.normalize.scope import Scope
 from kubetriage.normalize.signatures import HitAggregator, SignatureCatalog
 from kubetriage.triage import TriageReport, resolve_now, triage
+from tests.support import synth
 
 from .conftest import Run
 from .scenarios.build_scenarios import PROFILE, Cluster

@@ -165,7 +165,7 @@ def test_wrong_token_reports_every_gap(cluster: FakeApiServer, tmp_path: Path, k
     report = json.loads(proc.stdout)
     assert all(e["message"].startswith("unauthorized") for e in report["coverage"]["errors"])
     assert report["rules_evaluated"] == 0 and len(report["coverage"]["not_evaluated"]) == RULE_COUNT
-    # Nothing was seen: exit 3 and say so, never a healthy-looking 0 (DESIGN §5).
+    # Nothing was seen: exit 3 and say so, never a healthy-looking 0 (docs/findings-json.md).
     assert proc.returncode == 3 and report["findings"] == [] and report["coverage"]["too_little"]
     assert "NOTHING TO JUDGE" in proc.stderr
     assert "wrong" not in proc.stderr + proc.stdout

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from kubetriage import synth
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.collectors.ssh import SshNodeBundle, SshSettings, SshTarget
 from kubetriage.collectors.writer import write_snapshot
 from kubetriage.knowledge import Knowledge
 from kubetriage.triage import resolve_now, triage
+from tests.support import synth
 
 from .netns import lab as data_plane
 from .netns import run

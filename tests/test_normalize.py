@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kubetriage import synth
 from kubetriage.catalog import CATALOG
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.facts import FactBase
@@ -14,6 +13,7 @@ from kubetriage.normalize import normalize
 from kubetriage.normalize.common import line_time, pod_ip_capacity
 from kubetriage.normalize.nodefiles import cni_config_fact
 from kubetriage.normalize.signatures import SignatureCatalog
+from tests.support import synth
 
 from .conftest import OUTAGE
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from kubetriage import synth
 from kubetriage.collectors.endpoints import endpoint_probes
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.triage import triage
+from tests.support import synth
 
 from .test_probe_facts import KNOWLEDGE, NOW, _snapshot
 

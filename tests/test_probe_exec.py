@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from kubetriage import synth
 from kubetriage.collectors.execprobe import nslookup_argv, ping_argv, traceroute_argv
 from kubetriage.errors import KubetriageError
 from kubetriage.probe.plan import ExecSettings
+from tests.support import synth
 
 from .apiserver import FakeApiServer
 from .conftest import Run, triage_json

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from kubetriage import synth
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.facts import FactBase
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize import normalize
 from kubetriage.normalize.common import parse_time
 from kubetriage.triage import triage
+from tests.support import synth
 
 NOW = parse_time("2026-11-25T10:32:00Z")
 KNOWLEDGE = Knowledge.load()

@@ -19,6 +19,8 @@ import yaml
 from kubetriage.knowledge import Knowledge
 from tests.realworld import harness
 
+from .conftest import ROOT
+
 KNOWLEDGE = Knowledge.load()
 RULE_IDS = {r.id for r in KNOWLEDGE.rules}
 
@@ -40,6 +42,12 @@ def test_thresholds(results: list[harness.Result], capsys: pytest.CaptureFixture
     assert total.rate >= 0.90, f"{total.recognised}/{total.cases} recognised"
     assert [row.klass for row in rows[:-1] if row.rate < 0.75] == []
     assert [r.case.name for r in results if not r.case.expected and r.found] == []
+
+
+def test_readme_table_is_current(results: list[harness.Result]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table_md = harness.render(harness.table(results))
+    assert harness.readme_with_table(readme, table_md) == readme, "README real-world table is stale: run `make regen`"
 
 
 def test_every_case_is_well_formed() -> None:

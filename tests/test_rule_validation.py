@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kubetriage.errors import RuleValidationError
+from kubetriage.errors import ValidationError
 from kubetriage.knowledge import Knowledge
+from kubetriage.rulefile import Ref
 
 from .conftest import Run
 
@@ -32,7 +33,7 @@ def _rule_dir(case: Path, tmp_path: Path) -> Path:
                          ids=lambda p: p.stem)
 def test_invalid_rule_messages(case: Path, tmp_path: Path) -> None:
     directory = _rule_dir(case, tmp_path)
-    with pytest.raises(RuleValidationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         Knowledge.load([directory])
     got = [str(p).replace(f"{directory}/", "").replace(f"{CASES.parent.parent}/", "")
            for p in raised.value.problems]
@@ -62,5 +63,25 @@ def test_engine_limit_on_patterns_per_fact_kind(tmp_path: Path) -> None:
         text = template.replace("NET-ING-001", f"NET-GEN-{i:03d}").replace(
             "where: {service_exists: false}", f"where: {{service_exists: false, ingress: gen-{i}}}")
         (tmp_path / f"NET-GEN-{i:03d}.yaml").write_text(text)
-    with pytest.raises(RuleValidationError, match="patterns on fact kind 'ingress_backend' exceed"):
+    with pytest.raises(ValidationError, match="patterns on fact kind 'ingress_backend' exceed"):
         Knowledge.load([tmp_path])
+
+
+def test_a_fragment_stands_where_it_is_used(tmp_path: Path) -> None:
+    """A user's fragment, used in a user's rule, is its patterns with the join renamed; built-in
+    fragments are available to user rules too."""
+    (tmp_path / "fragments").mkdir()
+    (tmp_path / "fragments" / "agent-of.yaml").write_text(
+        "id: agent-of\ndescription: The CNI agent pod on the node.\n"
+        "match:\n  - {as: agent, fact: pod, optional: true, where: {node: {ref: join.node}, role: cni}}\n")
+    rule = (CASES.parent.parent / "rules" / "cni" / "NET-CNI-002.yaml").read_text()
+    (tmp_path / "NET-TEAM-001.yaml").write_text(rule.replace("NET-CNI-002", "NET-TEAM-001").replace(
+        "  - {use: pods-stuck-creating, join: hit}\n",
+        "  - {use: pods-stuck-creating, join: hit}\n  - {use: agent-of, join: hit}\n"))
+    (team,) = [r for r in Knowledge.load([tmp_path]).rules if r.id == "NET-TEAM-001"]
+    (builtin,) = [r for r in Knowledge.load().rules if r.id == "NET-CNI-002"]
+    (alt,) = team.alternatives
+    assert alt.patterns[:2] == builtin.alternatives[0].patterns
+    agent = alt.patterns[2]
+    assert (agent.alias, agent.fact, agent.optional) == ("agent", "pod", True)
+    assert [(c.field, c.value) for c in agent.conditions] == [("node", Ref("hit", "node")), ("role", "cni")]

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from kubetriage import escape, yamlsource
-from kubetriage.collectors.ssh import PROFILES, load_inventory
-from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.collectors.ssh import load_inventory
+from kubetriage.distros import LAYOUTS
+from kubetriage.errors import Problem, ValidationError
 from kubetriage.normalize.signatures import SignatureCatalog
 from kubetriage.schema import schema
 
@@ -234,9 +235,9 @@ def test_rule_test_files_follow_their_schema(cases: str, message: str, tmp_path:
 def test_ssh_inventory_follows_its_schema(inventory: str, message: str, tmp_path: Path) -> None:
     path = tmp_path / "nodes.yaml"
     path.write_text(inventory, encoding="utf-8")
-    with pytest.raises(RuleValidationError, match=re.escape(message)):
+    with pytest.raises(ValidationError, match=re.escape(message)):
         load_inventory(path)
 
 
 def test_inventory_schema_knows_every_distro_profile() -> None:
-    assert schema("inventory")["$defs"]["target"]["properties"]["distro"]["enum"] == ["auto", *PROFILES]
+    assert schema("inventory")["$defs"]["target"]["properties"]["distro"]["enum"] == ["auto", *LAYOUTS]

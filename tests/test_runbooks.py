@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -15,7 +16,8 @@ import pytest
 
 from kubetriage import escape
 from kubetriage.catalog import CATALOG
-from kubetriage.errors import RuleValidationError
+from kubetriage.distros import layout
+from kubetriage.errors import ValidationError
 from kubetriage.facts import FactBase
 from kubetriage.findings import Finding
 from kubetriage.incident import runbook_context
@@ -31,14 +33,14 @@ UPDATE = os.environ.get("KUBETRIAGE_UPDATE_GOLDEN") == "1"
 
 
 def _fire_cases() -> list[Any]:
+    return [pytest.param(rule, case, i, id=f"{rule.id}-{i}")
+            for rule in KNOWLEDGE.rules for i, case in enumerate(_fire_cases_of(rule))]
+
+
+def _fire_cases_of(rule: Any) -> list[dict[str, Any]]:
     import yaml
 
-    out = []
-    for rule in KNOWLEDGE.rules:
-        doc = yaml.safe_load(cases_path(rule).read_text())
-        for i, case in enumerate(c for c in doc["cases"] if c["expect"] == "fire"):
-            out.append(pytest.param(rule, case, i, id=f"{rule.id}-{i}"))
-    return out
+    return [c for c in yaml.safe_load(cases_path(rule).read_text())["cases"] if c["expect"] == "fire"]
 
 
 def _findings(rule: Any, facts: list[dict[str, Any]]) -> list[Finding]:
@@ -62,7 +64,12 @@ def test_every_runbook_renders_for_every_fire_case(rule: Any, case: dict[str, An
             if UPDATE:
                 golden.parent.mkdir(parents=True, exist_ok=True)
                 golden.write_text(text)
-            assert text == golden.read_text(), f"{golden} is stale: rerun with KUBETRIAGE_UPDATE_GOLDEN=1"
+            assert text == golden.read_text(), f"{golden} is stale: run `make regen`"
+
+
+def test_every_golden_runbook_belongs_to_a_rule() -> None:
+    pinned = {f"{rule.runbook}.{rule.id}.md" for rule in KNOWLEDGE.rules}
+    assert {p.name for p in GOLDEN.glob("*.md")} <= pinned, "a golden file outlived its rule: delete it"
 
 
 HOSTILE = {"namespace": "ns'; touch /tmp/kt-pwned-1 #", "name": "$(touch /tmp/kt-pwned-2)\nrm -rf /",
@@ -75,7 +82,7 @@ def test_hostile_names_are_quoted_and_inert(tmp_path: Path) -> None:
     fake = tmp_path / "bin"
     fake.mkdir()
     log = tmp_path / "argv.jsonl"
-    for tool in ("kubectl", "grep", "openssl", "base64", "crictl", "journalctl", "systemctl", "tail", "ls"):
+    for tool in ("kubectl", "grep", "openssl", "base64", "crictl", "journalctl", "systemctl", "tail", "ls", "ssh"):
         (fake / tool).write_text(f"#!{sys.executable}\nimport json, sys\n"
                                  f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
         (fake / tool).chmod(0o755)
@@ -90,7 +97,8 @@ def test_hostile_names_are_quoted_and_inert(tmp_path: Path) -> None:
                           for i, (name, f) in enumerate(spec.fields.items())}
                 bound.setdefault(pattern.alias, spec.filled(**{k: v for k, v in fields.items() if v is not None}))
     finding = Finding(id="x", rule_id="NET-X-001", severity="high", confidence="high", title="t",
-                      summary="s", subjects=[f"Pod/{HOSTILE['namespace']}/{HOSTILE['name']}"], evidence=[],
+                      summary="s", subjects=[f"Pod/{HOSTILE['namespace']}/{HOSTILE['name']}",
+                                             f"Node/{HOSTILE['node']}"], evidence=[],
                       runbook="", matches=1, key=list(HOSTILE.values()),
                       context={**bound, "key": list(HOSTILE.values()), "params": {}, "rule": {},
                                "firings": [bound]})
@@ -133,10 +141,14 @@ BASE = ("id: ingress-backend-missing\ntitle: Fix it\nsteps:\n"
      "ingress-backend-missing.md:5:5: E121 step 'look' changes the cluster (disruptive): it needs a verify "
      "command and a rollback"),
     (BASE + "    run: kubectl get svc\n    sudo: true\n", "x", "E120 unknown key 'sudo'"),
+    (BASE + "    run: kubectl describe node {{ node_name | shell_quote }}\n", "x",
+     "ingress-backend-missing.md:8:10: E105 reads 'node_name', which only a step with 'each: node' has"),
+    (BASE + "    run: kubectl get svc {{ node_files.cni_config | upper }}\n", "x",
+     "E121 '{{ node_files.cni_config | upper }}' goes into a command without '| shell_quote'"),
     (BASE + "    run: kubectl get svc\n", "{{ finding.summary ", "E105 body template does not parse"),
 ])
 def test_runbook_mistakes_fail_at_lint_time(tmp_path: Path, front: str, body: str, message: str) -> None:
-    with pytest.raises(RuleValidationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         Knowledge.load([_user_runbook(tmp_path, front, body)])
     assert message in str(raised.value)
 
@@ -163,7 +175,7 @@ def test_overriding_a_builtin_rule_with_its_own_runbook_blames_the_users_file(tm
     knowledge = Knowledge.load([pack])
     assert next(r for r in knowledge.rules if r.id == "NET-CNI-001").runbook == "my-cni"
     book.write_text(f"---\n{front}    run: kubectl get svc {{{{ backend.service | shell_quote }}}}\n---\nbody\n")
-    with pytest.raises(RuleValidationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         Knowledge.load([pack])
     assert [str(p).split(": E")[0] for p in raised.value.problems] == [f"{book}:8:10"]
 
@@ -235,3 +247,54 @@ def test_html_escapes_cluster_controlled_text() -> None:
     html = incident_html(build_incident(_report([finding]), KNOWLEDGE))
     assert evil not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     assert "runbook &#39;nope&#39; is not installed" in html
+
+
+def test_node_steps_name_each_node_and_pods_are_read_by_name() -> None:
+    """A step for "each affected node" is written once per node, as an SRE would type it; the
+    agent's logs come from the failing pods themselves, not from daemonset/<name>."""
+    book = KNOWLEDGE.runbooks["cni-daemonset-recovery"]
+    ds = CATALOG["workload"].filled(namespace="kube-system", name="rke2-canal", type="DaemonSet")
+    agents = [CATALOG["pod"].filled(namespace="kube-system", name=f"rke2-canal-{n}", node=f"worker-{n}")
+              for n in (2, 3)]
+    finding = Finding(id="x", rule_id="NET-CNI-001", severity="critical", confidence="high", title="t",
+                      summary="s", subjects=["DaemonSet/kube-system/rke2-canal", "Node/worker-2", "Node/worker 3"],
+                      evidence=[], runbook=book.id, matches=2, key=["kube-system", "rke2-canal"],
+                      context={"ds": ds, "agent": agents[0], "key": [], "params": {}, "rule": {},
+                               "firings": [{"ds": ds, "agent": a} for a in agents]})
+    steps = book.render(runbook_context(finding, _report([finding]))).steps
+    (logs,) = [s for s in steps if s.id == "agent-logs"]
+    assert "kubectl -n kube-system logs rke2-canal-3 --all-containers --previous --tail=100" in logs.run
+    assert "daemonset/" not in logs.run
+    nodes = [s for s in steps if s.id == "node-cni-dir"]
+    assert [s.title for s in nodes] == ["Check the CNI config and kubelet log on worker-2",
+                                        "Check the CNI config and kubelet log on worker 3"]
+    assert nodes[1].run.splitlines()[-1] == "kubectl describe node 'worker 3'"
+    assert nodes[0].run.startswith("ssh worker-2 'ls -l /etc/cni/net.d/'")
+    nameless = dataclasses.replace(finding, subjects=["DaemonSet/kube-system/rke2-canal"])
+    (unknown,) = [s for s in book.render(runbook_context(nameless, _report([nameless]))).steps
+                  if s.id == "node-cni-dir"]
+    assert unknown.title.endswith("on NODE")
+
+
+def test_node_commands_follow_the_clusters_distribution() -> None:
+    """One table says where each distribution keeps node files: the SSH collector reads there and
+    the runbooks tell the SRE to look there."""
+    book = KNOWLEDGE.runbooks["cni-node-failure"]
+    (rule,) = [r for r in KNOWLEDGE.rules if r.id == "NET-CNI-003"]
+    (finding,) = _findings(rule, _fire_cases_of(rule)[0]["facts"])
+    for distro, expected in (("rke2", "tail -n 300 /var/lib/rancher/rke2/agent/logs/kubelet.log"),
+                             ("k3s", "journalctl -u k3s -u k3s-agent --since -30min --no-pager"),
+                             ("kubeadm", "journalctl -u kubelet --since -30min --no-pager")):
+        report = _report([finding], [{"kind": "cluster", "distro": distro}])
+        (files,) = [s for s in book.render(runbook_context(finding, report)).steps if s.id == "node-files"]
+        assert expected == layout(distro).commands()["kubelet_log"]
+        assert f"{expected} | grep" in files.run
+
+
+def test_a_prose_rollback_is_prose() -> None:
+    (rule,) = [r for r in KNOWLEDGE.rules if r.id == "NET-CNI-002"]
+    (finding,) = _findings(rule, _fire_cases_of(rule)[0]["facts"])
+    text = KNOWLEDGE.runbooks[rule.runbook].render(runbook_context(finding, _report([finding])),
+                                                   for_markdown=True).markdown()
+    assert "   Roll back: Nothing to undo;" in text
+    assert "```sh\n   Nothing" not in text

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from kubetriage import synth
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.errors import SnapshotError
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize.common import parse_time, rfc3339
 from kubetriage.triage import resolve_now, run_rules
+from tests.support import synth
 
 from .conftest import OUTAGE, Run, triage_json
 

@@ -15,7 +15,7 @@ import yaml
 from kubetriage.bundle import NodeFiles
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.collectors.ssh import SshNodeBundle, SshSettings, SshTarget, load_inventory, parse_duration
-from kubetriage.errors import KubetriageError, RuleValidationError
+from kubetriage.errors import KubetriageError, ValidationError
 
 from .apiserver import FakeApiServer
 from .conftest import HEALTHY, Run
@@ -221,7 +221,7 @@ def test_inventory_file(tmp_path: Path, lab: Lab) -> None:
     assert (target.node, target.port, target.user, target.distro) == ("cp-1", lab.sshd["cp-1"].port, "root", "k3s")
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes:\n  cp-1:\n    host: 127.0.0.1\n    prot: 22\n")
-    with pytest.raises(RuleValidationError) as raised:
+    with pytest.raises(ValidationError) as raised:
         load_inventory(bad)
     assert str(raised.value).startswith(f"{bad}:4:5: E130 unknown key 'prot' (allowed: distro, host")
 

@@ -4,6 +4,7 @@ parser. Every wait is on a condition, with a generous deadline (a loaded CI mach
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import signal
@@ -325,8 +326,10 @@ def test_the_slimmed_mirror_triages_as_the_full_objects_do(snapshot: Path, knowl
     """What the mirror drops (managedFields, env, probes, volumes ...) is never what a rule needs."""
     full = SnapshotBundle(snapshot)
     now = resolve_now(full, None)
+    probes = full.probes()
     slimmed = MirrorBundle(full.meta, {r: [slim(o) for o in full.objects(r)] for r in RESOURCES
                                        if full.has_resource(r)},
-                           list(full.errors), list(full.pod_logs()), list(full.node_files()))
+                           list(full.errors), list(full.pod_logs()), list(full.node_files()),
+                           dataclasses.replace(probes, mesh=None if probes.mesh is None else list(probes.mesh)))
     expected = triage(SnapshotBundle(snapshot), knowledge, now).as_dict()
     assert triage(slimmed, knowledge, now).as_dict() == expected

@@ -75,7 +75,7 @@ _UNKNOWN = Overlay("the CNI's overlay (unknown CNI: VXLAN UDP 8472/4789, Geneve 
 
 
 class BadEntry(ValueError):
-    """A mesh.json entry that does not follow DESIGN §3."""
+    """A mesh.json entry that does not follow docs/snapshot-format.md."""
 
 
 @dataclass

@@ -35,7 +35,7 @@ import regex
 
 from kubetriage.bundle import MAX_LINE
 from kubetriage.catalog import CATALOG
-from kubetriage.errors import Problem, RuleValidationError
+from kubetriage.errors import Problem, ValidationError
 from kubetriage.normalize.common import clip
 from kubetriage.normalize.currency import STATE_SOURCES, EvidenceWindow, Recoveries, resolved_entry, stale_because
 from kubetriage.schema import check as check_schema
@@ -161,7 +161,7 @@ class SignatureCatalog:
             by_id.update(here)
         problems += [problem for ref, problem in references if ref not in by_id]
         if problems:
-            raise RuleValidationError(problems)
+            raise ValidationError(problems)
         return cls(by_id.values())
 
 

@@ -1,6 +1,6 @@
 """The probe agent: runs in a pod (stdlib only), tests the data plane, prints JSON lines.
 
-One line per probe, each a ``probes/mesh.json`` entry (DESIGN §3): ICMP echo to every peer
+One line per probe, each a ``probes/mesh.json`` entry (docs/snapshot-format.md): ICMP echo to every peer
 pod (small, then as large as the pod MTU allows with don't-fragment set), TCP to a Service
 ClusterIP and to one of its endpoints, DNS lookups through the cluster DNS server. The pod's
 own address and MTU ride along in ``from``. ICMP uses a raw socket (the pod gets NET_RAW),

@@ -140,6 +140,7 @@ class MirrorBundle:
     errors: list[CollectionError] = field(default_factory=list)
     logs: list[PodLog] = field(default_factory=list)
     nodes: list[NodeFiles] = field(default_factory=list)
+    probe_files: ProbeFiles = field(default_factory=ProbeFiles)  # a watch sends no probe traffic
 
     def has_resource(self, resource: str) -> bool:
         return resource in self.objects_by_resource
@@ -154,4 +155,4 @@ class MirrorBundle:
         return iter(self.nodes)
 
     def probes(self) -> ProbeFiles:
-        return ProbeFiles()  # a watch sends no probe traffic
+        return self.probe_files

@@ -25,13 +25,13 @@ from typing import Any
 
 import yaml
 
-from kubetriage import synth
 from kubetriage.collectors.snapshot import SnapshotBundle
 from kubetriage.knowledge import Knowledge
 from kubetriage.normalize.common import line_time, parse_time, rfc3339
 from kubetriage.roles import POD_CIDR_IPAM
 from kubetriage.triage import resolve_now, triage
 from tests.scenarios.build_scenarios import COLLECTED_AT, PROFILE, Cluster, _conflist
+from tests.support import synth
 
 CASES = Path(__file__).parent / "cases"
 NODE = "worker-1"  # where the evidence appeared

@@ -1,4 +1,4 @@
-"""Regenerate the accuracy scenarios: ``python tests/scenarios/build_scenarios.py``.
+"""Regenerate the accuracy scenarios: ``python -m tests.scenarios.build_scenarios`` (or ``make regen``).
 
 Each scenario is a whole cluster (kubeadm+calico, RKE2+canal or k3s+flannel) with healthy
 workloads, benign warnings and unrelated log noise around the injected faults, written as a
@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from kubetriage import synth
+from tests.support import synth
 
 HERE = Path(__file__).parent
 COLLECTED_AT = "2026-11-25T10:32:00Z"
@@ -923,30 +923,31 @@ MULTI: dict[str, tuple[str, list[Fault]]] = {
 }
 
 
-def build_all() -> None:
-    for old in HERE.iterdir():
+def build_all(out: Path = HERE) -> None:
+    """Every scenario under ``out``; the same bytes each time (``make regen`` is idempotent)."""
+    for old in out.iterdir():
         if old.is_dir() and (old / "expected.yaml").exists():
             shutil.rmtree(old)
     for distro in ("kubeadm", "rke2", "k3s"):
         healthy = Cluster(distro, noise=2000)
         zero_trust_namespace(healthy)
-        healthy.write(HERE / f"healthy-{distro}", {
+        healthy.write(out / f"healthy-{distro}", {
             "description": f"Healthy {distro} cluster ({PROFILE[distro]['cni']}), unrelated kubelet lines, "
                            "a default-deny namespace with explicit allows.",
             "findings": []})
     for name, (distro, fault) in SINGLE.items():
         cluster = Cluster(distro)
-        cluster.write(HERE / name, {"description": (fault.__name__).replace("_", " "), "findings": fault(cluster)})
+        cluster.write(out / name, {"description": (fault.__name__).replace("_", " "), "findings": fault(cluster)})
     for name, (distro, faults) in MULTI.items():
         cluster = Cluster(distro)
         expected: list[Obj] = []
         for fault in faults:
             expected += [e for e in fault(cluster) if e["rule"] not in {x["rule"] for x in expected}]
-        cluster.write(HERE / name, {"description": " + ".join(f.__name__.replace("_", " ") for f in faults),
-                                    "findings": expected})
+        cluster.write(out / name, {"description": " + ".join(f.__name__.replace("_", " ") for f in faults),
+                                   "findings": expected})
     probed_cluster = Cluster("rke2", noise=2000)
     probed(probed_cluster)
-    probed_cluster.write(HERE / "healthy-probed", {
+    probed_cluster.write(out / "healthy-probed", {
         "description": "Healthy rke2 cluster (canal) with a clean active-probe run.", "findings": []})
 
 

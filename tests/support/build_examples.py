@@ -1,4 +1,4 @@
-"""Regenerate the demo snapshots: ``python examples/generate.py``.
+"""Regenerate the demo snapshots in examples/: ``python -m tests.support.build_examples``.
 
 ``rke2-outage``: an RKE2 cluster mid-incident. The canal agent on worker-2 is
 crash-looping, so the kubelet there reports "cni plugin not initialized", shop
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from kubetriage import synth
+from tests.support import synth
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[2] / "examples"
 COLLECTED_AT = "2026-11-25T10:32:00Z"
 CANAL_IMAGE = "rancher/hardened-calico:v3.28.1-build20240806"
 NOT_READY = ("Container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
@@ -168,6 +168,11 @@ CANAL_CONFLIST = """{
 }
 """
 
+def build_all(out: Path = HERE) -> None:
+    """Both example snapshots under ``out``; the same bytes each time (``make regen``)."""
+    build(out / "rke2-outage", broken=True)
+    build(out / "healthy", broken=False)
+
+
 if __name__ == "__main__":
-    build(HERE / "rke2-outage", broken=True)
-    build(HERE / "healthy", broken=False)
+    build_all()

@@ -255,7 +255,8 @@ def write_list(path: Path, items: list[Obj]) -> None:
 def certificate(common_name: str, sans: list[str], not_before: str, not_after: str,
                 issuer: str = "") -> tuple[bytes, bytes]:
     """A certificate and its key as PEM; self-signed unless ``issuer`` names another CN
-    (then signed by a throwaway key, like an unknown CA)."""
+    (then signed by another key, like an unknown CA). Keys, serial and signature derive from
+    the arguments, so regenerated test data is byte-for-byte the same."""
     from datetime import datetime
 
     from cryptography import x509
@@ -263,18 +264,22 @@ def certificate(common_name: str, sans: list[str], not_before: str, not_after: s
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    signer = ec.generate_private_key(ec.SECP256R1()) if issuer else key
+    def derived(*parts: str) -> int:
+        return int.from_bytes(hashlib.sha256("/".join(parts).encode()).digest()[:30], "big") + 1
+
+    seed = (common_name, *sans, not_before, not_after, issuer)
+    key = ec.derive_private_key(derived("key", *seed), ec.SECP256R1())
+    signer = ec.derive_private_key(derived("issuer", issuer), ec.SECP256R1()) if issuer else key
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     issuer_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]) if issuer else subject
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject).issuer_name(issuer_name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(derived("serial", *seed) >> 100)
         .not_valid_before(datetime.fromisoformat(not_before.replace("Z", "+00:00")))
         .not_valid_after(datetime.fromisoformat(not_after.replace("Z", "+00:00")))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
-        .sign(signer, hashes.SHA256())
+        .sign(signer, hashes.SHA256(), ecdsa_deterministic=True)
     )
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())

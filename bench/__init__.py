@@ -1,0 +1,1 @@
+"""The benchmark (``make bench``): synthetic snapshots of three sizes, each stage timed."""
