@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell find pyproject.toml third_party \( -name build -o -name '*.egg-info' -o -name __pycache__ \) \
   -prune -o -type f -print | LC_ALL=C sort | xargs cat | cksum | cut -d' ' -f1)
 
-.PHONY: demo regen test test-fast test-debian13 image lint bench clean system-deps test-system-deps
+.PHONY: demo regen test test-fast test-debian13 test-debian13-full image lint bench clean system-deps test-system-deps
 
 # Debian packages: a C compiler (durable_rules is built from third_party/); for the tests, a real
 # OpenSSH sshd, a static busybox to fill the fake nodes' chroots, and Chromium for the HTML report.
@@ -75,6 +75,11 @@ test: lint test-system-deps
 test-debian13:
 	$(call apt_ensure,debootstrap)
 	tests/distro/debian13.sh
+
+# The same root, running the README's whole `make test` there (sshd, Chromium, network namespaces).
+test-debian13-full:
+	$(call apt_ensure,debootstrap)
+	tests/distro/debian13.sh --full
 
 # The Dockerfile's two stages built as chroots of Debian 13 roots; the demo runs in the result.
 image: $(STAMP)

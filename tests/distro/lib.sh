@@ -70,6 +70,17 @@ prepare_build_root() {
         tar -C "$repo" --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -C "$root/src" -xf -
 }
 
+# Makes a prepared ROOT able to run the whole suite: sysfs and a private /run and /tmp (sshd, network
+# namespaces, Chromium), and packages installed without starting their services.
+prepare_test_root() {
+    local root=$1
+    mount -t sysfs sysfs "$root/sys"
+    mount -t tmpfs tmpfs "$root/run"
+    mount -t tmpfs tmpfs "$root/tmp"
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+    chmod +x "$root/usr/sbin/policy-rc.d"
+}
+
 # Runs a shell script (then its arguments) in ROOT with a clean environment.
 in_root() {
     local root=$1
