@@ -213,12 +213,14 @@ def _read_body(raw: Any, deadline: float, timeout: float) -> bytes:
 def _transport_failure(exc: Exception, timeout: float) -> ApiFailure:
     """Map a urllib3/socket error (possibly wrapped in MaxRetryError) to an ApiFailure."""
     reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    # first: urllib3 2 derives NewConnectionError from ConnectTimeoutError
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return ApiFailure(f"cannot connect: {reason}", permanent=False)
     if isinstance(reason, (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError)):
         return ApiFailure(f"timed out after {timeout:g}s", permanent=True)
     if isinstance(reason, urllib3.exceptions.SSLError):
         return ApiFailure(f"TLS error: {reason}", permanent=True)
-    connected = not isinstance(reason, urllib3.exceptions.NewConnectionError)
-    return ApiFailure(f"{'connection failed' if connected else 'cannot connect'}: {reason}", permanent=False)
+    return ApiFailure(f"connection failed: {reason}", permanent=False)
 
 
 def _not_json(body: bytes, exc: Exception) -> str:

@@ -4,14 +4,16 @@ configured request timeout. The real ``kubernetes`` client talks HTTPS to the fi
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 
-from kubetriage.collectors.kube import ApiSettings, LiveBundle, api_client
+from kubetriage.collectors.kube import ApiSettings, LiveBundle, _transport_failure, api_client
 from kubetriage.knowledge import Knowledge
 from kubetriage.triage import resolve_now, triage
 
@@ -160,3 +162,15 @@ def test_a_failing_list_worker_hands_its_bug_to_the_reader(cluster: FakeApiServe
     monkeypatch.setattr(LiveBundle, "_pages", broken)
     with pytest.raises(RuntimeError, match="bug while listing nodes"):
         _finished(cluster, tmp_path, knowledge)
+
+
+def test_a_refused_connection_is_cannot_connect_and_may_be_retried() -> None:
+    """urllib3 2 derives NewConnectionError from ConnectTimeoutError: a refused connection must
+    not read as a permanent 'timed out'."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(urllib3.exceptions.HTTPError) as raised:
+        urllib3.PoolManager(retries=False).request("GET", f"http://127.0.0.1:{port}/", timeout=TIMEOUT)
+    failure = _transport_failure(raised.value, TIMEOUT)
+    assert str(failure).startswith("cannot connect: ") and not failure.permanent
