@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,16 @@ def _entries(lines: list[str]) -> list[dict[str, Any]]:
     return [e for e in map(json.loads, lines) if e["kind"] != "done"]
 
 
+@contextmanager
+def _dropped(ns: str, *rule: str) -> Iterator[None]:
+    """An iptables rule inserted in ``ns`` for the duration of the block."""
+    run("iptables", "-I", *rule, ns=ns)
+    try:
+        yield
+    finally:
+        run("iptables", "-D", *rule, ns=ns)
+
+
 def _triage(plane: Lab, tmp_path: Path) -> list[tuple[str, bool, list[str]]]:
     bundle = SnapshotBundle(write_mesh(plane.agents(ARGS), tmp_path / "snap"))
     report = triage(bundle, KNOWLEDGE, resolve_now(bundle, None))
@@ -68,12 +79,8 @@ def test_healthy_plane_reports_every_probe_good_and_no_finding(plane: Lab, tmp_p
 
 
 def test_vxlan_port_dropped_on_one_node_isolates_it_and_explains_its_symptoms(plane: Lab, tmp_path: Path) -> None:
-    rule = ["INPUT", "-p", "udp", "--dport", "8472", "-j", "DROP"]
-    run("iptables", "-A", *rule, ns=plane.node(2))
-    try:
+    with _dropped(plane.node(2), "INPUT", "-p", "udp", "--dport", "8472", "-j", "DROP"):
         findings = _triage(plane, tmp_path)
-    finally:
-        run("iptables", "-D", *rule, ns=plane.node(2))
     root, *symptoms = findings
     assert root == ("NET-PROBE-001", True, ["Node/node-2"])
     # DNS (answered on node-1) and the VIP (DNAT to node-1's address, reply over the overlay) fail from node-2
@@ -109,12 +116,8 @@ def test_a_missing_route_on_one_node_cuts_one_pair(plane: Lab, tmp_path: Path) -
 
 
 def test_dns_unreachable_from_one_node(plane: Lab, tmp_path: Path) -> None:
-    rule = ["FORWARD", "-p", "udp", "--dport", "53", "-j", "DROP"]
-    run("iptables", "-I", *rule, ns=plane.node(3))
-    try:
+    with _dropped(plane.node(3), "FORWARD", "-p", "udp", "--dport", "53", "-j", "DROP"):
         findings = _triage(plane, tmp_path)
-    finally:
-        run("iptables", "-D", *rule, ns=plane.node(3))
     assert findings == [("NET-PROBE-005", True, ["Node/node-3"])]
 
 
